@@ -1,0 +1,1 @@
+"""The run agent: wraps a script, captures its output and SDK events, ships them."""

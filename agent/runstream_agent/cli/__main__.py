@@ -1,0 +1,3 @@
+from runstream_agent.cli import main
+
+main()

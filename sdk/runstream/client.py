@@ -1,0 +1,212 @@
+"""A small client for the server's HTTP API (standard library only: the SDK stays light).
+
+The server is found through ``RUNSTREAM_URL`` (default ``http://127.0.0.1:8787``)
+and, when the server requires one, ``RUNSTREAM_TOKEN``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote, urlencode, urlsplit
+
+import msgspec
+
+__all__ = [
+    "DEFAULT_URL",
+    "ApiError",
+    "Client",
+    "IngestReply",
+    "ServerUnreachable",
+    "server_url",
+]
+
+DEFAULT_URL = "http://127.0.0.1:8787"
+_CHUNK = 1 << 20
+
+
+def server_url(url: str | None = None) -> str:
+    return (url or os.environ.get("RUNSTREAM_URL") or DEFAULT_URL).rstrip("/")
+
+
+class ServerUnreachable(ConnectionError):
+    def __init__(self, url: str, reason: object) -> None:
+        super().__init__(
+            f"cannot reach the runstream server at {url} ({reason}). Start one with "
+            "`runstream server`, or point RUNSTREAM_URL at a running server.")
+        self.url = url
+
+
+class ApiError(RuntimeError):
+    """The server answered with an error; ``message`` is its explanation."""
+
+    def __init__(self, status: int, message: str, body: Any = None) -> None:
+        super().__init__(f"{message} (HTTP {status})")
+        self.status = status
+        self.message = message
+        self.body = body
+
+
+class IngestReply(msgspec.Struct):
+    stored: int
+    duplicates: list[str] = []
+    unknown: list[str] = []
+    position: int = 0
+
+
+class Client:
+    """Thread-safe: each thread keeps its own keep-alive connection."""
+
+    def __init__(self, url: str | None = None, token: str | None = None,
+                 timeout: float = 30.0) -> None:
+        self.url = server_url(url)
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"RUNSTREAM_URL {self.url!r} is not an http(s) URL")
+        self._scheme = parts.scheme
+        self._host = parts.hostname
+        self._port = parts.port or (443 if parts.scheme == "https" else 80)
+        self._prefix = parts.path.rstrip("/")
+        self.token = token if token is not None else os.environ.get("RUNSTREAM_TOKEN", "")
+        self.timeout = timeout
+        self._local = threading.local()
+
+    # -- plumbing ---------------------------------------------------------
+
+    def _conn(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            cls = (http.client.HTTPSConnection if self._scheme == "https"
+                   else http.client.HTTPConnection)
+            conn = cls(self._host, self._port, timeout=self.timeout)
+            self._local.conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def request(self, method: str, path: str, body: bytes | BinaryIO | None = None, *,
+                headers: dict[str, str] | None = None,
+                query: dict[str, Any] | None = None) -> http.client.HTTPResponse:
+        """Send a request; return the response (status < 400) for the caller to read."""
+        target = self._prefix + path
+        if query:
+            target += "?" + urlencode({k: v for k, v in query.items() if v is not None},
+                                      doseq=True)
+        hdrs = dict(headers or {})
+        if self.token:
+            hdrs["Authorization"] = f"Bearer {self.token}"
+        for attempt in (0, 1):
+            conn = self._conn()
+            try:
+                conn.request(method, target, body=body, headers=hdrs)
+                resp = conn.getresponse()
+                break
+            except (ConnectionError, http.client.HTTPException, OSError) as exc:
+                self._drop()
+                # A keep-alive connection the server closed: retry once on a new one.
+                reusable = isinstance(exc, http.client.RemoteDisconnected | BrokenPipeError)
+                if attempt or not reusable or (body is not None and not isinstance(body, bytes)):
+                    raise ServerUnreachable(self.url, exc) from None
+        if resp.status >= 400:
+            raw = resp.read()
+            try:
+                data = json.loads(raw)
+                message = data.get("error") or raw.decode(errors="replace")
+            except ValueError:
+                data, message = None, raw.decode(errors="replace") or resp.reason
+            raise ApiError(resp.status, message, data)
+        return resp
+
+    def get_json(self, path: str, **query: Any) -> Any:
+        return json.loads(self.request("GET", path, query=query).read())
+
+    def send_json(self, method: str, path: str, data: Any) -> Any:
+        resp = self.request(method, path, json.dumps(data).encode(),
+                            headers={"Content-Type": "application/json"})
+        return json.loads(resp.read() or b"null")
+
+    # -- ingest -----------------------------------------------------------
+
+    def post_events(self, body: bytes) -> IngestReply:
+        """Send an encoded batch of envelopes (see runstream.codec.encode_batch)."""
+        resp = self.request("POST", "/api/events", body,
+                            headers={"Content-Type": "application/msgpack"})
+        return msgspec.json.decode(resp.read(), type=IngestReply)
+
+    def has_blob(self, sha256: str) -> bool:
+        try:
+            self.request("HEAD", f"/api/blobs/{sha256}").read()
+            return True
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    def put_blob(self, path: Path, sha256: str | None = None,
+                 progress: Callable[[int], None] | None = None) -> str:
+        """Upload a file to the content-addressed blob store; returns its sha256."""
+        sha256 = sha256 or file_sha256(path)
+        if self.has_blob(sha256):
+            if progress:
+                progress(path.stat().st_size)
+            return sha256
+        with path.open("rb") as fh:
+            body: BinaryIO = _Progress(fh, progress) if progress else fh  # type: ignore[assignment]
+            self.request("PUT", f"/api/blobs/{sha256}", body, headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Length": str(path.stat().st_size)}).read()
+        return sha256
+
+    def download(self, path: str, dest: Path, progress: Callable[[int], None] | None = None,
+                 **query: Any) -> Path:
+        """Stream ``path`` into ``dest`` (written atomically)."""
+        resp = self.request("GET", path, query=query)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".part")
+        with tmp.open("wb") as out:
+            for chunk in iter_chunks(resp):
+                out.write(chunk)
+                if progress:
+                    progress(len(chunk))
+        tmp.replace(dest)
+        return dest
+
+    @staticmethod
+    def quote(value: str) -> str:
+        return quote(value, safe="")
+
+
+def iter_chunks(resp: http.client.HTTPResponse) -> Iterator[bytes]:
+    while chunk := resp.read(_CHUNK):
+        yield chunk
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _Progress:
+    """A file wrapper that reports how many bytes were read (for upload progress bars)."""
+
+    def __init__(self, fh: BinaryIO, progress: Callable[[int], None]) -> None:
+        self._fh = fh
+        self._progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fh.read(n)
+        self._progress(len(data))
+        return data

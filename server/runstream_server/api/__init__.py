@@ -1,0 +1,1 @@
+"""The HTTP and websocket API: thin handlers over the ledger and the queries."""

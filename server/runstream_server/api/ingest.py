@@ -1,0 +1,84 @@
+"""Ingest for the embedded mode: event batches and blobs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from runstream.client import IngestReply
+from runstream.codec import decode_batch
+from runstream_server.api.errors import problem
+from runstream_server.api.routing import Route, json_response, services
+from runstream_server.blobs import BlobMismatch, valid_sha256
+
+__all__ = ["ROUTES"]
+
+MAX_BATCH_BYTES = 64 << 20
+
+
+async def post_events(request: web.Request) -> web.Response:
+    """Validate every event, append the batch atomically, report stored and duplicates."""
+    if request.content_length and request.content_length > MAX_BATCH_BYTES:
+        raise problem(413, f"a batch may be at most {MAX_BATCH_BYTES >> 20} MiB; send smaller ones")
+    body = await request.read()
+    events = decode_batch(body)
+    result = await services(request).ledger.commit_async(events)
+    known = {e.id for e in result.stored if e.payload() is not None}
+    return json_response(IngestReply(
+        stored=len(result.stored), duplicates=result.duplicates,
+        unknown=[e.id for e in result.stored if e.id not in known],
+        position=result.stored[-1].position if result.stored else 0))
+
+
+def _sha(request: web.Request) -> str:
+    sha = request.match_info["sha256"]
+    if not valid_sha256(sha):
+        raise problem(400, f"{sha!r} is not a sha256 (64 lowercase hex digits)")
+    return sha
+
+
+async def put_blob(request: web.Request) -> web.Response:
+    sha = _sha(request)
+    store = services(request).blobs
+    if store.exists(sha):
+        await request.release()
+        return json_response({"sha256": sha, "stored": False}, status=200)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        async for chunk in request.content.iter_chunked(1 << 20):
+            yield chunk
+
+    try:
+        size = await store.put(sha, chunks())
+    except BlobMismatch as exc:
+        raise problem(400, str(exc)) from None
+    return json_response({"sha256": sha, "stored": True, "size": size}, status=201)
+
+
+async def head_blob(request: web.Request) -> web.StreamResponse:
+    sha = _sha(request)
+    if not services(request).blobs.exists(sha):
+        raise problem(404, f"no blob {sha}")
+    return web.Response(status=200)
+
+
+async def get_blob(request: web.Request) -> web.StreamResponse:
+    sha = _sha(request)
+    store = services(request).blobs
+    if not store.exists(sha):
+        raise problem(404, f"no blob {sha}")
+    return web.FileResponse(store.path(sha), headers={"ETag": f'"{sha}"'})
+
+
+ROUTES = [
+    Route("POST", "/api/events", post_events,
+          "Append a batch of events (MessagePack array of envelopes); all or nothing.",
+          returns=IngestReply),
+    Route("PUT", "/api/blobs/{sha256}", put_blob,
+          "Upload a blob; refused unless its bytes hash to the sha256 in the path.",
+          returns=dict, status=201),
+    Route("HEAD", "/api/blobs/{sha256}", head_blob, "Is this blob stored?", returns=None),
+    Route("GET", "/api/blobs/{sha256}", get_blob, "Download a blob.", returns=None,
+          content="application/octet-stream"),
+]

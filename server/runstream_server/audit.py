@@ -1,0 +1,68 @@
+"""A run's history, event by event, for people: type, seq, time and a short summary."""
+
+from __future__ import annotations
+
+import msgspec
+from sqlalchemy import Connection
+
+from runstream.events import (
+    ArtifactAdded,
+    LogLines,
+    MetricsLogged,
+    ModelVersionCreated,
+    Payload,
+    RunCompleted,
+    RunStarted,
+    RunSubmitted,
+    review_stream,
+    run_stream,
+)
+from runstream_server.eventstore import StoredEvent, read_events
+
+__all__ = ["AuditEntry", "run_events", "summarize"]
+
+
+class AuditEntry(msgspec.Struct):
+    position: int
+    stream: str
+    seq: int
+    type: str
+    v: int
+    ts: float
+    recorded: float
+    summary: str
+
+
+def summarize(payload: Payload | None, event: StoredEvent) -> str:
+    if payload is None:
+        return f"unknown to this server ({event.type} v{event.v}); stored, not applied"
+    match payload:
+        case RunSubmitted():
+            args = " ".join(payload.args)
+            return f"{payload.script} {args} on {payload.target}".replace("  ", " ")
+        case RunStarted():
+            return f"pid {payload.pid} on {payload.host or '?'}"
+        case LogLines():
+            last = payload.first + len(payload.lines) - 1
+            head = payload.lines[0][:60] if payload.lines else ""
+            return f"lines {payload.first}-{last}: {head!r}"
+        case MetricsLogged():
+            names = ", ".join(payload.names[:4]) + (" …" if len(payload.names) > 4 else "")
+            return f"{len(payload.index)} points of {names}"
+        case ArtifactAdded():
+            return f"{payload.path} ({payload.size} bytes, {payload.sha256[:12]})"
+        case RunCompleted():
+            code = "" if payload.exit_code is None else f" exit {payload.exit_code}"
+            reason = f": {payload.reason}" if payload.reason else ""
+            return f"{payload.status}{code}{reason}"
+        case ModelVersionCreated():
+            return f"{payload.name} v{payload.version} from {payload.run_id}"
+    return payload.TYPE
+
+
+def run_events(conn: Connection, run_id: str, after: int = 0,
+               limit: int = 10_000) -> list[AuditEntry]:
+    events = read_events(conn, after, limit=limit,
+                         streams=[run_stream(run_id), review_stream(run_id)])
+    return [AuditEntry(e.position, e.stream, e.seq, e.type, e.v, e.ts, e.recorded,
+                       summarize(e.payload(), e)) for e in events]

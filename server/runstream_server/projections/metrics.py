@@ -1,0 +1,129 @@
+"""Metric views: numeric series in chunks, arrays and strings as values.
+
+A numeric series is stored as one row per (event, metric): packed int64 steps,
+float64 times and float64 values. A 100,000-point series logged in batches is
+a few dozen rows, read and concatenated in milliseconds.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+)
+
+from runstream.events import MetricsLogged, MetricValue, run_id_of
+from runstream_server.database import metadata
+from runstream_server.projections.base import Applied, AppendProjection
+
+__all__ = ["MetricChunksProjection", "MetricValuesProjection", "split_points"]
+
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("run_id", String(200), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("first_step", BigInteger, nullable=False),
+    Column("last_step", BigInteger, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("times", LargeBinary, nullable=False),
+    Column("vals", LargeBinary, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Index("ix_metric_chunks_run_name", "run_id", "name", "id"),
+)
+
+metric_values = Table(
+    "metric_values",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("run_id", String(200), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("time", Float, nullable=False),
+    Column("kind", String(10), nullable=False),  # "array" | "string"
+    Column("value", JSON, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Index("ix_metric_values_run_name", "run_id", "name", "id"),
+)
+
+
+def split_points(
+    payload: MetricsLogged,
+) -> tuple[dict[str, tuple[list[int], list[float], list[float]]],
+           list[tuple[str, int, float, MetricValue]]]:
+    """Numeric points grouped per metric (steps, times, values), and the rest."""
+    names, index, steps, times, values = (
+        payload.names, payload.index, payload.steps, payload.times, payload.values)
+    if len(names) == 1:
+        try:  # fast path: one metric, all numbers (array() refuses anything else)
+            array("d", values)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+        else:
+            return {names[0]: (steps, times, values)}, []  # type: ignore[dict-item]
+    numeric: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    other: list[tuple[str, int, float, MetricValue]] = []
+    for k, s, t, v in zip(index, steps, times, values, strict=True):
+        if isinstance(v, float | int):
+            cols = numeric.get(names[k])
+            if cols is None:
+                cols = numeric[names[k]] = ([], [], [])
+            cols[0].append(s)
+            cols[1].append(t)
+            cols[2].append(v)
+        else:
+            other.append((names[k], s, t, v))
+    return numeric, other
+
+
+class MetricChunksProjection(AppendProjection):
+    name: ClassVar[str] = "metric_chunks"
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[Table, ...]] = (metric_chunks,)
+
+    def rows(self, item: Applied) -> list[dict[str, Any]]:
+        payload = item.payload
+        run_id = run_id_of(item.event.stream)
+        if not isinstance(payload, MetricsLogged) or run_id is None:
+            return []
+        numeric, _ = split_points(payload)
+        return [
+            {"run_id": run_id, "name": name, "n": len(s), "first_step": min(s),
+             "last_step": max(s), "steps": array("q", s).tobytes(),
+             "times": array("d", t).tobytes(), "vals": array("d", v).tobytes(),
+             "position": item.event.position}
+            for name, (s, t, v) in numeric.items() if s
+        ]
+
+
+class MetricValuesProjection(AppendProjection):
+    name: ClassVar[str] = "metric_values"
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[Table, ...]] = (metric_values,)
+
+    def rows(self, item: Applied) -> list[dict[str, Any]]:
+        payload = item.payload
+        run_id = run_id_of(item.event.stream)
+        if not isinstance(payload, MetricsLogged) or run_id is None:
+            return []
+        _, other = split_points(payload)
+        return [
+            {"run_id": run_id, "name": name, "step": step, "time": t,
+             "kind": "array" if isinstance(v, list) else "string", "value": v,
+             "position": item.event.position}
+            for name, step, t, v in other
+        ]

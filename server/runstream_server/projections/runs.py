@@ -1,0 +1,195 @@
+"""The runs view: one row per run, folded from its ``run/`` and ``review/`` streams.
+
+Status, duration and the latest scalar metric values are derived by the fold,
+never patched by hand. Run numbers count a project's runs in log order, the one
+fact a run's own events cannot tell, so the runner assigns it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import ClassVar
+
+import msgspec
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Integer,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
+
+from runstream.events import (
+    ArtifactAdded,
+    LogLines,
+    MetricsLogged,
+    Payload,
+    RunArchived,
+    RunCompleted,
+    RunRestored,
+    RunStarted,
+    RunSubmitted,
+    run_id_of,
+)
+from runstream_server.database import metadata
+from runstream_server.eventstore import StoredEvent
+from runstream_server.projections.base import Applied
+
+__all__ = ["RunView", "RunsProjection", "apply", "runs_table"]
+
+runs_table = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(200), primary_key=True),
+    Column("project", String(200), nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("submitted", Float),
+    Column("started", Float),
+    Column("ended", Float),
+    Column("duration", Float),
+    Column("target", String(100), nullable=False),
+    Column("script", String(500), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("user", String(200), nullable=False),
+    Column("snapshot", String(64), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("exit_code", Integer),
+    Column("reason", String, nullable=False),
+    Column("archived", Boolean, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("log_lines", Integer, nullable=False),
+    Column("artifacts", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+)
+
+
+class RunView(msgspec.Struct, kw_only=True):
+    run_id: str
+    project: str
+    number: int = 0
+    status: str = "submitted"  # submitted → running → completed | failed | canceled
+    submitted: float | None = None
+    started: float | None = None
+    ended: float | None = None
+    duration: float | None = None
+    target: str = ""
+    script: str = ""
+    args: list[str] = []
+    user: str = ""
+    snapshot: str = ""
+    host: str = ""
+    exit_code: int | None = None
+    reason: str = ""
+    archived: bool = False
+    metrics: dict[str, float | str] = {}
+    log_lines: int = 0
+    artifacts: int = 0
+    position: int = 0
+
+
+def apply(view: RunView | None, event: StoredEvent, payload: Payload) -> RunView | None:
+    """Fold one event into a run's view. Pure: returns a new view (or the same)."""
+    if isinstance(payload, RunSubmitted):
+        if view is not None:
+            return view
+        run_id = run_id_of(event.stream) or ""
+        return RunView(
+            run_id=run_id, project=payload.project, submitted=event.ts, target=payload.target,
+            script=payload.script, args=list(payload.args), user=payload.user,
+            snapshot=payload.snapshot, host=payload.host, position=event.position)
+    if view is None:
+        return None  # nothing is known of a run before it was submitted
+    new = msgspec.structs.replace(view, position=event.position)
+    if isinstance(payload, RunStarted):
+        new.status = "running" if view.status == "submitted" else view.status
+        new.started = event.ts
+        new.host = payload.host or view.host
+    elif isinstance(payload, RunCompleted):
+        new.status = payload.status
+        new.ended = event.ts
+        new.exit_code = payload.exit_code
+        new.reason = payload.reason
+        start = view.started if view.started is not None else view.submitted
+        new.duration = None if start is None else max(0.0, event.ts - start)
+    elif isinstance(payload, MetricsLogged):
+        new.metrics = {**view.metrics, **latest_scalars(payload)}
+    elif isinstance(payload, LogLines):
+        new.log_lines = max(view.log_lines, payload.first + len(payload.lines))
+    elif isinstance(payload, ArtifactAdded):
+        new.artifacts = view.artifacts + 1
+    elif isinstance(payload, RunArchived):
+        new.archived = True
+    elif isinstance(payload, RunRestored):
+        new.archived = False
+    else:
+        return view
+    return new
+
+
+def latest_scalars(payload: MetricsLogged) -> dict[str, float | str]:
+    """The last number or string logged for each metric of a batch (arrays are not
+    columns). NaN and infinities become the strings "NaN", "Infinity", "-Infinity"
+    so that every database's JSON can hold them."""
+    latest: dict[str, float | str] = {}
+    names, index, values = payload.names, payload.index, payload.values
+    for i in range(len(index) - 1, -1, -1):
+        value = values[i]
+        if isinstance(value, list):
+            continue
+        name = names[index[i]]
+        if name not in latest:
+            latest[name] = value if isinstance(value, str) or math.isfinite(value) else _NONFINITE[
+                "nan" if value != value else ("inf" if value > 0 else "-inf")]
+            if len(latest) == len(names):
+                break
+    return latest
+
+
+_NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+class RunsProjection:
+    name: ClassVar[str] = "runs"
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[Table, ...]] = (runs_table,)
+
+    def handle(self, conn: Connection, batch: Sequence[Applied]) -> None:
+        keys = {rid for item in batch if (rid := run_id_of(item.event.stream))}
+        if not keys:
+            return
+        loaded = {
+            row.run_id: RunView(**row._asdict())
+            for row in conn.execute(select(runs_table).where(runs_table.c.run_id.in_(keys)))
+        }
+        views: dict[str, RunView | None] = dict(loaded)
+        for item in batch:
+            rid = run_id_of(item.event.stream)
+            if rid is None:
+                continue
+            before = views.get(rid)
+            after = apply(before, item.event, item.payload)
+            if before is None and after is not None:
+                after.number = self._next_number(conn, views, after.project)
+            views[rid] = after
+        changed = {k: v for k, v in views.items() if v is not None and v is not loaded.get(k)}
+        if not changed:
+            return
+        conn.execute(delete(runs_table).where(runs_table.c.run_id.in_(list(changed))))
+        conn.execute(insert(runs_table), [msgspec.structs.asdict(v) for v in changed.values()])
+
+    @staticmethod
+    def _next_number(conn: Connection, views: dict[str, RunView | None], project: str) -> int:
+        stored = conn.execute(
+            select(func.coalesce(func.max(runs_table.c.number), 0))
+            .where(runs_table.c.project == project)).scalar_one()
+        pending = max((v.number for v in views.values() if v and v.project == project), default=0)
+        return max(int(stored), pending) + 1

@@ -1,0 +1,250 @@
+"""The read side: what the API asks of the projections' views."""
+
+from __future__ import annotations
+
+import difflib
+from array import array
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import msgspec
+from sqlalchemy import Connection, and_, func, or_, select
+
+from runstream_server.projections.artifacts import artifacts_table, model_versions
+from runstream_server.projections.logs import chunk_decoder, log_chunks
+from runstream_server.projections.metrics import metric_chunks, metric_values
+from runstream_server.projections.runs import RunView, runs_table
+
+__all__ = [
+    "Artifact",
+    "LogLine",
+    "ModelSummary",
+    "ModelVersion",
+    "RunList",
+    "Series",
+    "get_run",
+    "list_runs",
+    "nearest_runs",
+]
+
+SortKey = str
+Archived = Literal["hide", "only", "include"]
+
+_RUN_COLUMNS = {c.name for c in runs_table.c}
+
+
+class RunList(msgspec.Struct):
+    runs: list[RunView]
+    total: int
+
+
+class Series(msgspec.Struct, tag_field="format", tag="series"):
+    """A numeric metric's points, columnar."""
+
+    name: str
+    steps: list[int]
+    times: list[float]
+    values: list[float]
+
+
+class ValuePoint(msgspec.Struct):
+    step: int
+    time: float
+    value: float | str | list[float]
+
+
+class ValueSeries(msgspec.Struct, tag_field="format", tag="values"):
+    """A metric logged as arrays or strings: every logged value in order."""
+
+    name: str
+    kind: str
+    points: list[ValuePoint]
+
+
+class MetricNames(msgspec.Struct):
+    scalars: list[str]
+    arrays: list[str]
+    strings: list[str]
+
+
+class LogLine(msgspec.Struct, array_like=True):
+    """``[line number, time, fd, text]`` — compact, for 100,000-line logs."""
+
+    n: int
+    time: float
+    fd: int
+    text: str
+
+
+class LogPage(msgspec.Struct):
+    start: int
+    lines: list[LogLine]
+    total: int
+
+
+class Artifact(msgspec.Struct):
+    path: str
+    sha256: str
+    size: int
+    media_type: str
+    added: float
+
+
+class ModelVersion(msgspec.Struct):
+    name: str
+    version: int
+    run_id: str
+    path: str
+    sha256: str
+    size: int
+    created: float
+
+
+class ModelSummary(msgspec.Struct):
+    name: str
+    latest: int
+    versions: int
+    updated: float
+
+
+def _view(row: Any) -> RunView:
+    return RunView(**row._asdict())
+
+
+def list_runs(
+    conn: Connection, *, project: str | None = None, status: str | None = None,
+    archived: Archived = "hide", search: str | None = None, sort: SortKey = "-number",
+    limit: int = 100, offset: int = 0,
+) -> RunList:
+    """Runs, filtered, sorted (``-`` prefix: descending) and paged. Sorting by a
+    metric name sorts by its latest value, runs without it last."""
+    t = runs_table.c
+    conds = []
+    if project:
+        conds.append(t.project == project)
+    if status:
+        conds.append(t.status.in_(status.split(",")))
+    if archived == "hide":
+        conds.append(t.archived.is_(False))
+    elif archived == "only":
+        conds.append(t.archived.is_(True))
+    if search:
+        like = f"%{search}%"
+        conds.append(or_(t.script.like(like), t.run_id.like(like), t.reason.like(like)))
+    where = and_(*conds) if conds else None
+    total_q = select(func.count()).select_from(runs_table)
+    query = select(runs_table)
+    if where is not None:
+        total_q = total_q.where(where)
+        query = query.where(where)
+    total = int(conn.execute(total_q).scalar_one())
+    desc = sort.startswith("-")
+    key = sort.lstrip("-+")
+    if key in _RUN_COLUMNS:
+        column = t[key]
+        query = query.order_by(column.desc() if desc else column.asc(), t.run_id)
+        rows = conn.execute(query.limit(limit).offset(offset)).all()
+        return RunList([_view(r) for r in rows], total)
+    # A metric: sort in Python (values may be numbers or strings; missing ones last).
+    views = [_view(r) for r in conn.execute(query)]
+    have = [v for v in views if isinstance(v.metrics.get(key), int | float)]
+    rest = [v for v in views if not isinstance(v.metrics.get(key), int | float)]
+    have.sort(key=lambda v: float(v.metrics[key]), reverse=desc)
+    return RunList((have + rest)[offset:offset + limit], total)
+
+
+def get_run(conn: Connection, run_id: str) -> RunView | None:
+    row = conn.execute(select(runs_table).where(runs_table.c.run_id == run_id)).first()
+    return None if row is None else _view(row)
+
+
+def nearest_runs(conn: Connection, run_id: str, n: int = 3) -> list[str]:
+    """Run ids that look like ``run_id``, for 'did you mean' messages."""
+    ids = conn.execute(select(runs_table.c.run_id)).scalars().all()
+    close = difflib.get_close_matches(run_id, ids, n=n, cutoff=0.5)
+    return close or [i for i in ids if run_id in i][:n]
+
+
+def metric_names(conn: Connection, run_id: str) -> MetricNames:
+    scalars = conn.execute(select(metric_chunks.c.name).where(
+        metric_chunks.c.run_id == run_id).distinct()).scalars().all()
+    others = conn.execute(select(metric_values.c.name, metric_values.c.kind).where(
+        metric_values.c.run_id == run_id).distinct()).all()
+    return MetricNames(
+        sorted(scalars),
+        sorted({n for n, k in others if k == "array"}),
+        sorted({n for n, k in others if k == "string"}),
+    )
+
+
+def series(conn: Connection, run_id: str, name: str) -> Series | None:
+    c = metric_chunks.c
+    rows = conn.execute(select(c.steps, c.times, c.vals).where(
+        c.run_id == run_id, c.name == name).order_by(c.id)).all()
+    if not rows:
+        return None
+    steps, times, values = array("q"), array("d"), array("d")
+    for row in rows:
+        steps.frombytes(row.steps)
+        times.frombytes(row.times)
+        values.frombytes(row.vals)
+    return Series(name, steps.tolist(), times.tolist(), values.tolist())
+
+
+def value_series(conn: Connection, run_id: str, name: str) -> ValueSeries | None:
+    c = metric_values.c
+    rows = conn.execute(select(c.step, c.time, c.kind, c.value).where(
+        c.run_id == run_id, c.name == name).order_by(c.id)).all()
+    if not rows:
+        return None
+    return ValueSeries(name, rows[-1].kind, [ValuePoint(r.step, r.time, r.value) for r in rows])
+
+
+def log_page(conn: Connection, run_id: str, start: int = 0, limit: int = 1000) -> LogPage:
+    """Lines ``start`` … ``start+limit-1`` (line numbers count from 0)."""
+    total = int(conn.execute(select(func.coalesce(func.max(log_chunks.c.first + log_chunks.c.n),
+                                                  0)).where(log_chunks.c.run_id == run_id))
+                .scalar_one())
+    lines = list(_lines(conn, run_id, start, start + limit))
+    return LogPage(start, lines, total)
+
+
+def iter_log(conn: Connection, run_id: str) -> Iterator[LogLine]:
+    return _lines(conn, run_id, 0, None)
+
+
+def _lines(conn: Connection, run_id: str, start: int, end: int | None) -> Iterator[LogLine]:
+    c = log_chunks.c
+    query = select(c.first, c.data).where(c.run_id == run_id, c.first + c.n > start)
+    if end is not None:
+        query = query.where(c.first < end)
+    for first, data in conn.execute(query.order_by(c.first)):
+        chunk = chunk_decoder.decode(data)
+        for i, text in enumerate(chunk.lines):
+            n = first + i
+            if n >= start and (end is None or n < end):
+                yield LogLine(n, chunk.times[i], chunk.fds[i], text)
+
+
+def artifacts(conn: Connection, run_id: str) -> list[Artifact]:
+    """A run's files; a path added twice shows its latest content."""
+    c = artifacts_table.c
+    rows = conn.execute(select(c.path, c.sha256, c.size, c.media_type, c.added)
+                        .where(c.run_id == run_id).order_by(c.id)).all()
+    latest = {r.path: Artifact(r.path, r.sha256, r.size, r.media_type, r.added) for r in rows}
+    return sorted(latest.values(), key=lambda a: a.path)
+
+
+def models(conn: Connection) -> list[ModelSummary]:
+    c = model_versions.c
+    rows = conn.execute(select(c.name, func.max(c.version), func.count(), func.max(c.created))
+                        .group_by(c.name).order_by(c.name)).all()
+    return [ModelSummary(name, int(latest), int(count), float(updated))
+            for name, latest, count, updated in rows]
+
+
+def model_versions_of(conn: Connection, name: str) -> list[ModelVersion]:
+    c = model_versions.c
+    rows = conn.execute(select(c.name, c.version, c.run_id, c.path, c.sha256, c.size, c.created)
+                        .where(c.name == name).order_by(c.version)).all()
+    return [ModelVersion(*r) for r in rows]

@@ -1,0 +1,29 @@
+"""The server's collaborators, made once in ``create_app`` and passed along."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy import Engine
+
+from runstream_server.blobs import LocalBlobStore
+from runstream_server.ledger import Ledger
+from runstream_server.live import Hub
+from runstream_server.projections.runner import Projector
+from runstream_server.settings import Settings
+
+__all__ = ["Services", "services_key"]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    projector: Projector
+    ledger: Ledger
+    hub: Hub
+    blobs: LocalBlobStore
+
+
+services_key = web.AppKey("services", Services)

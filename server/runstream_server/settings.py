@@ -1,0 +1,66 @@
+"""Server settings, read once at start and passed in (no module-level state)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["DEFAULT_DATA_DIR", "DEFAULT_PORT", "Settings", "is_loopback"]
+
+DEFAULT_PORT = 8787
+DEFAULT_DATA_DIR = Path(".runstream")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    data_dir: Path = DEFAULT_DATA_DIR
+    # SQLAlchemy URL; default: SQLite in the data dir.
+    database_url: str = ""
+    token: str = ""
+    static_dir: Path | None = None
+    # How many events a websocket client may have queued before it is dropped.
+    client_queue: int = 1_000
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'runstream.db'}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from RUNSTREAM_* variables; explicit (non-None) overrides win."""
+        env = os.environ
+        values: dict[str, object] = {
+            "host": env.get("RUNSTREAM_HOST", "127.0.0.1"),
+            "port": int(env.get("RUNSTREAM_PORT", DEFAULT_PORT)),
+            "data_dir": Path(env.get("RUNSTREAM_DATA_DIR", str(DEFAULT_DATA_DIR))),
+            "database_url": env.get("RUNSTREAM_DATABASE_URL", ""),
+            "token": env.get("RUNSTREAM_TOKEN", ""),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+    def check(self) -> None:
+        """Refuse settings that would be unsafe: off loopback, a token is required."""
+        if not is_loopback(self.host) and not self.token:
+            raise ValueError(
+                f"refusing to listen on {self.host} without an API token: anyone on the "
+                "network could read and write runs. Set RUNSTREAM_TOKEN (or --token), "
+                "or bind 127.0.0.1.")

@@ -1,0 +1,84 @@
+"""The runs view, given events → expected view (the fold is pure)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from runstream_server.eventstore import StoredEvent, append
+from runstream_server.projections.runner import Projector
+from runstream_server.projections.runs import RunView, apply
+from runstream_server import queries
+from tests.server.history import RunWriter
+
+
+def fold(events: list[StoredEvent]) -> RunView | None:
+    view = None
+    for e in events:
+        payload = e.payload()
+        assert payload is not None
+        view = apply(view, e, payload)
+    return view
+
+
+def stored(writer: RunWriter) -> list[StoredEvent]:
+    return [StoredEvent(i + 1, e.id, e.stream, e.seq, e.type, e.v, e.ts, e.ts, bytes(e.data))
+            for i, e in enumerate(writer.events)]
+
+
+def test_a_completed_run_has_status_times_duration_and_latest_scalars() -> None:
+    w = RunWriter("iris_1")
+    w.submitted("iris_sklearn.py", ("0.5",))
+    started = w.started()
+    w.metrics({"Accuracy": [0.5, 0.8], "Precision": [[0.1, 0.2]], "note": ["ok"]})
+    w.lines("a", "b", "c")
+    w.artifact("outputs/model.pkl")
+    done = w.completed()
+    view = fold(stored(w))
+    assert view is not None
+    assert view.status == "completed"
+    assert view.script == "iris_sklearn.py" and view.args == ["0.5"]
+    assert view.started == started.ts and view.ended == done.ts
+    assert view.duration == done.ts - started.ts
+    assert view.metrics == {"Accuracy": 0.8, "note": "ok"}  # arrays are not columns
+    assert view.log_lines == 3
+    assert view.artifacts == 1
+    assert view.exit_code == 0
+
+
+def test_a_failed_run_keeps_its_reason_and_exit_code() -> None:
+    from runstream.events import RunCompleted
+
+    w = RunWriter("iris_1")
+    w.submitted()
+    w.started()
+    w.emit(RunCompleted(status="failed", exit_code=1, reason="ZeroDivisionError: division by zero"))
+    view = fold(stored(w))
+    assert view is not None
+    assert (view.status, view.exit_code) == ("failed", 1)
+    assert view.reason.startswith("ZeroDivisionError")
+
+
+def test_events_before_submission_are_ignored_and_nan_is_kept_as_text() -> None:
+    w = RunWriter("iris_1")
+    w.started()  # seq 0 is not run.submitted: nothing is known yet
+    assert fold(stored(w)) is None
+    w = RunWriter("iris_2")
+    w.submitted()
+    w.metrics({"loss": [float("nan")], "gain": [float("inf")]})
+    view = fold(stored(w))
+    assert view is not None
+    assert view.metrics == {"loss": "NaN", "gain": "Infinity"}
+
+
+def test_run_numbers_count_a_projects_runs_in_log_order(engine: Engine) -> None:
+    projector = Projector()
+    projector.prepare(engine)
+    writers = [RunWriter(f"iris_{i}") for i in range(3)] + [RunWriter("other_1", "other")]
+    for w in writers:
+        w.submitted()
+    for batch in ([writers[0].events[0]], [w.events[0] for w in writers[1:]]):
+        with engine.begin() as conn:
+            projector.apply(conn, append(conn, batch).stored)
+    with engine.connect() as conn:
+        numbers = {r.run_id: r.number for r in queries.list_runs(conn, archived="include").runs}
+    assert numbers == {"iris_0": 1, "iris_1": 2, "iris_2": 3, "other_1": 1}
