@@ -19,7 +19,9 @@ __all__ = [
     "decode_batch",
     "decode_payload",
     "encode_batch",
+    "encode_event",
     "encode_payload",
+    "join_encoded",
     "validate_batch",
 ]
 
@@ -56,6 +58,24 @@ def encode_batch(events: Sequence[Envelope]) -> bytes:
     return _encoder.encode(events)
 
 
+def encode_event(event: Envelope) -> bytes:
+    """One envelope on its own (as a spool keeps it); ``join_encoded`` makes a batch."""
+    return _encoder.encode(event)
+
+
+def join_encoded(events: Sequence[bytes]) -> bytes:
+    """The batch of already-encoded envelopes: equal to ``encode_batch`` of the
+    decoded envelopes, without decoding or re-encoding them."""
+    n = len(events)
+    if n < 16:
+        header = bytes((0x90 | n,))
+    elif n < 1 << 16:
+        header = b"\xdc" + n.to_bytes(2, "big")
+    else:
+        header = b"\xdd" + n.to_bytes(4, "big")
+    return header + b"".join(events)
+
+
 def encode_payload(payload: Payload) -> bytes:
     return _encoder.encode(payload)
 
@@ -77,7 +97,8 @@ def decode_data(type_: str, v: int, data: bytes) -> Payload:
     if cls is None:
         raise UnknownEvent(f"unknown event type {type_!r}")
     if v > cls.VERSION or v < 1:
-        raise UnknownEvent(f"{type_} version {v} is not supported (this code knows up to {cls.VERSION})")
+        raise UnknownEvent(
+            f"{type_} version {v} is not supported (this code knows up to {cls.VERSION})")
     try:
         if v == cls.VERSION:
             return _payload_decoders[type_].decode(data)

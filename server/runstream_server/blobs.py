@@ -65,6 +65,6 @@ class LocalBlobStore:
                     "the file changed or was corrupted in transit: upload it again")
             os.replace(tmp, final)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            os.unlink(tmp)
             raise
         return size

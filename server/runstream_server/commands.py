@@ -44,7 +44,8 @@ database_option = click.option(
 def server(host: str | None, port: int | None, data_dir: Path | None,
            database_url: str | None, token: str | None) -> None:
     """Run the runstream server: ingest, API, websocket and web UI."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir,
                                  database_url=database_url, token=token)
     try:
@@ -116,7 +117,8 @@ def replay(data_dir: Path | None, database_url: str | None, until: str | None,
     if "://" not in target_url:
         target_url = f"sqlite:///{Path(target_url).resolve()}"
     if _same_database(target_url, settings.db_url):
-        raise click.BadParameter("--into names the live database; choose another", param_hint="--into")
+        raise click.BadParameter("--into names the live database; choose another",
+                                 param_hint="--into")
     target = open_engine(target_url)
     metadata.create_all(target)
     with target.connect() as conn:
@@ -156,4 +158,5 @@ def copy_events(source: Engine, target: Engine, until: int, page: int = 5_000) -
         after = batch[-1].position
     if heads:
         with target.begin() as conn:
-            conn.execute(insert(streams_table), [{"stream": s, "head": h} for s, h in heads.items()])
+            conn.execute(insert(streams_table),
+                         [{"stream": s, "head": h} for s, h in heads.items()])

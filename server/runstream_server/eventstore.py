@@ -113,10 +113,10 @@ def append(conn: Connection, events: Sequence[Envelope]) -> AppendResult:
     if not events:
         return result
     names = sorted({e.stream for e in events})
-    heads = dict(
-        conn.execute(select(streams_table.c.stream, streams_table.c.head)
-                     .where(streams_table.c.stream.in_(names))).all()
-    )
+    heads: dict[str, int] = {
+        stream: int(head) for stream, head in conn.execute(
+            select(streams_table.c.stream, streams_table.c.head)
+            .where(streams_table.c.stream.in_(names)))}
     new_heads: dict[str, int] = {}
     fresh: list[Envelope] = []
     maybe_dup: list[Envelope] = []
@@ -198,7 +198,8 @@ def stream_head(conn: Connection, stream: str) -> int:
 
 
 def head_position(conn: Connection) -> int:
-    return int(conn.execute(select(func.coalesce(func.max(events_table.c.position), 0))).scalar_one())
+    top = select(func.coalesce(func.max(events_table.c.position), 0))
+    return int(conn.execute(top).scalar_one())
 
 
 def read_events(

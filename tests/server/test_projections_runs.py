@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from runstream_server import queries
 from runstream_server.eventstore import StoredEvent, append
 from runstream_server.projections.runner import Projector
 from runstream_server.projections.runs import RunView, apply
-from runstream_server import queries
 from tests.server.history import RunWriter
 
 

@@ -74,7 +74,8 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     return views
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=histories())
 def test_rebuilt_views_equal_incrementally_built_views(engine: Engine,
                                                        history: list[list[Envelope]]) -> None:

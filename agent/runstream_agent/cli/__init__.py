@@ -13,17 +13,19 @@ import click
 
 __all__ = ["main"]
 
-# name -> "module:attribute" of a click command, imported on first use.
+# name -> ("module:attribute" of a click command, imported on first use; short help).
 LAZY_COMMANDS = {
-    "server": "runstream_server.commands:server",
-    "replay": "runstream_server.commands:replay",
-    "audit": "runstream_server.commands:audit",
-    "submit": "runstream_agent.cli.run:submit",
-    "sync": "runstream_agent.cli.run:sync",
-    "history": "runstream_agent.cli.history:history",
-    "asset": "runstream_agent.cli.history:asset",
-    "models": "runstream_agent.cli.history:models",
-    "logs": "runstream_agent.cli.history:logs",
+    "server": ("runstream_server.commands:server",
+               "Run the server: ingest, API, websocket and web UI."),
+    "replay": ("runstream_server.commands:replay", "Rebuild the views from the event store."),
+    "submit": ("runstream_agent.cli.run:submit", "Run a script as a tracked run."),
+    "sync": ("runstream_agent.cli.run:sync", "Upload events spooled while offline."),
+    "history": ("runstream_agent.cli.history:history",
+                "Runs: list, inspect, compare, download, promote, archive, check out."),
+    "asset": ("runstream_agent.cli.registry:asset", "Download a model version by link file."),
+    "models": ("runstream_agent.cli.registry:models", "Registered models and their versions."),
+    "logs": ("runstream_agent.cli.logs:logs", "Print a run's output; --follow tails it live."),
+    "audit": ("runstream_agent.cli.logs:audit", "A run's event timeline."),
 }
 
 
@@ -31,11 +33,17 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help lists the lazy commands without importing them (and their extras).
+        rows = [(name, LAZY_COMMANDS[name][1]) for name in sorted(LAZY_COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = LAZY_COMMANDS.get(cmd_name)
-        if target is None:
+        entry = LAZY_COMMANDS.get(cmd_name)
+        if entry is None:
             return super().get_command(ctx, cmd_name)
-        module, _, attr = target.partition(":")
+        module, _, attr = entry[0].partition(":")
         try:
             command: Any = getattr(importlib.import_module(module), attr)
         except ImportError as exc:

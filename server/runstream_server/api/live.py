@@ -37,9 +37,13 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                                    types=flt.types)
         return await asyncio.to_thread(run)
 
+    closing: set[asyncio.Task[bool]] = set()
+
     def drop() -> None:
-        asyncio.ensure_future(ws.close(
+        task = asyncio.ensure_future(ws.close(
             code=SLOW_CLIENT, message=b"too slow: reconnect with your last position"))
+        closing.add(task)
+        task.add_done_callback(closing.discard)
 
     sub = svc.hub.new_subscriber(ws.send_str, drop)
     sender = asyncio.create_task(sub.run(backlog))

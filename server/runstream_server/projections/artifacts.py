@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Column, Float, Integer, String, Table
 
 from runstream.events import ArtifactAdded, ModelVersionCreated, run_id_of
 from runstream_server.database import metadata
-from runstream_server.projections.base import Applied, AppendProjection
+from runstream_server.projections.base import AppendProjection, Applied
 
 __all__ = ["ArtifactsProjection", "ModelsProjection", "artifacts_table", "model_versions"]
 

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Table
 from runstream.events import Payload
 from runstream_server.eventstore import StoredEvent
 
-__all__ = ["Applied", "AppendProjection", "Projection"]
+__all__ = ["AppendProjection", "Applied", "Projection"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, 
 
 from runstream.events import LogLines, run_id_of
 from runstream_server.database import metadata
-from runstream_server.projections.base import Applied, AppendProjection
+from runstream_server.projections.base import AppendProjection, Applied
 
 __all__ = ["LogChunk", "LogsProjection", "log_chunks"]
 

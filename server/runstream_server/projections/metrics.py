@@ -8,7 +8,7 @@ a few dozen rows, read and concatenated in milliseconds.
 from __future__ import annotations
 
 from array import array
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -24,7 +24,7 @@ from sqlalchemy import (
 
 from runstream.events import MetricsLogged, MetricValue, run_id_of
 from runstream_server.database import metadata
-from runstream_server.projections.base import Applied, AppendProjection
+from runstream_server.projections.base import AppendProjection, Applied
 
 __all__ = ["MetricChunksProjection", "MetricValuesProjection", "split_points"]
 
@@ -70,11 +70,11 @@ def split_points(
         payload.names, payload.index, payload.steps, payload.times, payload.values)
     if len(names) == 1:
         try:  # fast path: one metric, all numbers (array() refuses anything else)
-            array("d", values)  # type: ignore[arg-type]
+            array("d", cast(list[float], values))
         except TypeError:
             pass
         else:
-            return {names[0]: (steps, times, values)}, []  # type: ignore[dict-item]
+            return {names[0]: (steps, times, cast(list[float], values))}, []
     numeric: dict[str, tuple[list[int], list[float], list[float]]] = {}
     other: list[tuple[str, int, float, MetricValue]] = []
     for k, s, t, v in zip(index, steps, times, values, strict=True):

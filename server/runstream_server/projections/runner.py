@@ -46,7 +46,8 @@ class Projector:
         catch up any that are behind the store. Returns the names rebuilt."""
         metadata.create_all(engine)
         with engine.begin() as conn:
-            stored = {r.name: (r.version, r.position) for r in conn.execute(select(positions_table))}
+            stored = {r.name: (r.version, r.position)
+                      for r in conn.execute(select(positions_table))}
         stale = [p.name for p in self.projections
                  if stored.get(p.name, (None, 0))[0] not in (p.version, None)]
         fresh = [p.name for p in self.projections if p.name not in stored]

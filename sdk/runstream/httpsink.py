@@ -1,0 +1,48 @@
+"""The embedded sink: batches POSTed to the server's ingest endpoint, blobs PUT."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from runstream.client import ApiError, Client, ServerUnreachable
+from runstream.sink import SinkConflict, SinkRejected, SinkUnavailable
+
+__all__ = ["HttpSink"]
+
+# Statuses that say "not now" rather than "never": retry them.
+_TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
+
+
+class HttpSink:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def send(self, stream: str, body: bytes, count: int) -> None:
+        try:
+            self.client.post_events(body)
+        except ServerUnreachable as exc:
+            raise SinkUnavailable(str(exc)) from None
+        except ApiError as exc:
+            raise _translate(exc, f"{count} events of {stream}") from None
+
+    def put_blob(self, path: Path, sha256: str,
+                 progress: Callable[[int], None] | None = None) -> None:
+        try:
+            self.client.put_blob(path, sha256, progress)
+        except ServerUnreachable as exc:
+            raise SinkUnavailable(str(exc)) from None
+        except ApiError as exc:
+            raise _translate(exc, f"blob {sha256} ({path})") from None
+
+    def close(self) -> None:
+        """Nothing to release: the client's keep-alive connections are per thread."""
+
+
+def _translate(exc: ApiError, what: str) -> Exception:
+    message = f"the server refused {what}: {exc.message} (HTTP {exc.status})"
+    if exc.status == 409:
+        return SinkConflict(message)
+    if exc.status in _TRANSIENT:
+        return SinkUnavailable(message)
+    return SinkRejected(message)

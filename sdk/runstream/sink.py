@@ -1,0 +1,51 @@
+"""The sink port: where a stream's event batches and blobs go.
+
+Two adapters: the embedded :class:`~runstream.httpsink.HttpSink` (POST to the
+server's ingest endpoint; the default) and, later, a Kafka producer. A test or
+an offline tool can use :class:`~runstream.memorysink.MemorySink`, which keeps
+the same contract in memory. Every adapter passes ``tests/sdk/test_sink_contract.py``.
+
+Contract of ``send``: the batch is the encoded envelopes of *one* stream, in
+seq order. Returning means every event is stored (or was already: resending is
+harmless). Raising says what the caller should do:
+
+- :class:`SinkUnavailable`: nothing is known to be stored; retry later, unchanged.
+- :class:`SinkConflict`: the sink expects earlier events (a gap); resend from the
+  oldest unacknowledged event. Raised again after that, the stream has a second writer.
+- :class:`SinkRejected`: the batch is invalid; retrying it cannot help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["Sink", "SinkConflict", "SinkError", "SinkRejected", "SinkUnavailable"]
+
+
+class SinkError(Exception):
+    pass
+
+
+class SinkUnavailable(SinkError):
+    """The sink cannot be reached now; keep everything and retry."""
+
+
+class SinkConflict(SinkError):
+    """The sink refused the batch's order (a gap, or a seq taken by another event)."""
+
+
+class SinkRejected(SinkError):
+    """The sink refused the batch as invalid."""
+
+
+class Sink(Protocol):
+    def send(self, stream: str, body: bytes, count: int) -> None:
+        """Store ``count`` encoded envelopes of ``stream`` (``body`` is their batch)."""
+
+    def put_blob(self, path: Path, sha256: str,
+                 progress: Callable[[int], None] | None = None) -> None:
+        """Store a file by its sha256; raises SinkRejected if its bytes do not match."""
+
+    def close(self) -> None: ...
