@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 from sqlalchemy import (
@@ -72,6 +73,9 @@ class ConcurrencyError(Exception):
     """An append that would break a stream's order: a gap, or a second writer."""
 
 
+_UNDECODED: Any = object()
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     position: int
@@ -83,13 +87,18 @@ class StoredEvent:
     ts: float
     recorded: float
     data: bytes
+    # The decoded payload, memoized: decoding a 10,000-point batch once, not per reader.
+    decoded: Payload | None = field(default=_UNDECODED, compare=False, repr=False)
 
     def payload(self) -> Payload | None:
         """The validated payload, or None for a type or version this code does not know."""
-        try:
-            return decode_data(self.type, self.v, self.data)
-        except UnknownEvent:
-            return None
+        if self.decoded is _UNDECODED:
+            try:
+                value: Payload | None = decode_data(self.type, self.v, self.data)
+            except UnknownEvent:
+                value = None
+            object.__setattr__(self, "decoded", value)
+        return self.decoded
 
     def envelope(self) -> Envelope:
         return Envelope(self.id, self.stream, self.seq, self.type, self.v, self.ts,
@@ -102,13 +111,18 @@ class AppendResult:
     duplicates: list[str] = field(default_factory=list)
 
 
-def append(conn: Connection, events: Sequence[Envelope]) -> AppendResult:
+def append(conn: Connection, events: Sequence[Envelope],
+           payloads: Sequence[Payload | None] | None = None) -> AppendResult:
     """Append ``events`` inside the caller's transaction.
 
     Already-stored events (same stream, seq and id) are skipped and reported.
     Raises ConcurrencyError, leaving the transaction to be rolled back, when an
     event would leave a gap in its stream or take a seq that holds another event.
+    ``payloads``, when the caller has validated the events, are their decoded
+    payloads (None for unknown types), kept on the stored events.
     """
+    decoded = {} if payloads is None else {
+        id(e): p for e, p in zip(events, payloads, strict=True)}
     result = AppendResult()
     if not events:
         return result
@@ -150,7 +164,8 @@ def append(conn: Connection, events: Sequence[Envelope]) -> AppendResult:
         rows,
     ).scalars().all()
     result.stored = [
-        StoredEvent(pos, e.id, e.stream, e.seq, e.type, e.v, e.ts, now, bytes(e.data))
+        StoredEvent(pos, e.id, e.stream, e.seq, e.type, e.v, e.ts, now, bytes(e.data),
+                    decoded.get(id(e), _UNDECODED))
         for pos, e in zip(positions, fresh, strict=True)
     ]
     _set_heads(conn, new_heads, heads)

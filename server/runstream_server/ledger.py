@@ -40,10 +40,10 @@ class Ledger:
 
     def commit(self, events: Sequence[Envelope]) -> AppendResult:
         """Validate, append and project ``events`` atomically (blocking)."""
-        validate_batch(events)
+        payloads = validate_batch(events)
         with self._lock:
             with self.engine.begin() as conn:
-                result = append(conn, events)
+                result = append(conn, events, payloads)
                 self.projector.apply(conn, result.stored)
             self._announce(result.stored)
         return result

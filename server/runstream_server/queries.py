@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import struct
+import sys
 from array import array
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -177,7 +179,9 @@ def metric_names(conn: Connection, run_id: str) -> MetricNames:
     )
 
 
-def series(conn: Connection, run_id: str, name: str) -> Series | None:
+def series_arrays(conn: Connection, run_id: str,
+                  name: str) -> tuple[array[int], array[float], array[float]] | None:
+    """A numeric series as packed arrays (int64 steps, float64 times and values)."""
     c = metric_chunks.c
     rows = conn.execute(select(c.steps, c.times, c.vals).where(
         c.run_id == run_id, c.name == name).order_by(c.id)).all()
@@ -188,7 +192,28 @@ def series(conn: Connection, run_id: str, name: str) -> Series | None:
         steps.frombytes(row.steps)
         times.frombytes(row.times)
         values.frombytes(row.vals)
+    return steps, times, values
+
+
+def series(conn: Connection, run_id: str, name: str) -> Series | None:
+    found = series_arrays(conn, run_id, name)
+    if found is None:
+        return None
+    steps, times, values = found
     return Series(name, steps.tolist(), times.tolist(), values.tolist())
+
+
+def series_binary(conn: Connection, run_id: str, name: str) -> bytes | None:
+    """``n`` (uint64) then n int64 steps, n float64 times, n float64 values, little-endian:
+    what a chart reads straight into typed arrays, with no number formatting at all."""
+    found = series_arrays(conn, run_id, name)
+    if found is None:
+        return None
+    steps, times, values = found
+    if sys.byteorder != "little":
+        for a in found:
+            a.byteswap()
+    return struct.pack("<Q", len(steps)) + steps.tobytes() + times.tobytes() + values.tobytes()
 
 
 def value_series(conn: Connection, run_id: str, name: str) -> ValueSeries | None:

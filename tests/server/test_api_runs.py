@@ -125,3 +125,28 @@ async def test_promote_creates_numbered_versions_that_download_verified(
     invalid = await client.post("/api/models", json={"run_id": "iris_1"})
     assert invalid.status == 400 and "path" in (await invalid.json())["error"]
     assert (await client.get("/api/models/model.pkl/versions/9")).status == 404
+
+
+async def test_a_series_in_binary_equals_its_json(engine: Engine, tmp_path: Path,
+                                                  aiohttp_client: ClientFactory) -> None:
+    import struct
+    from array import array
+
+    client = await aiohttp_client(make_app(engine, tmp_path))
+    w = RunWriter("iris_1")
+    w.submitted()
+    w.metrics({"loss": [0.5 * i for i in range(1000)]})
+    w.metrics({"loss": [-1.0, 2.0]}, first_step=1000)
+    await post(client, w.events)
+    as_json = await (await client.get("/api/runs/iris_1/metrics/loss")).json()
+    raw = await (await client.get("/api/runs/iris_1/metrics/loss",
+                                  params={"format": "binary"})).read()
+    (n,) = struct.unpack_from("<Q", raw)
+    steps, times, values = array("q"), array("d"), array("d")
+    steps.frombytes(raw[8:8 + 8 * n])
+    times.frombytes(raw[8 + 8 * n:8 + 16 * n])
+    values.frombytes(raw[8 + 16 * n:])
+    assert n == 1002
+    assert steps.tolist() == as_json["steps"]
+    assert times.tolist() == as_json["times"]
+    assert values.tolist() == as_json["values"]

@@ -69,6 +69,10 @@ async def metric_names(request: web.Request) -> web.Response:
 async def get_metric(request: web.Request) -> web.Response:
     run = await require_run(request)
     name = request.match_info["name"]
+    if request.query.get("format") == "binary":
+        packed = await read(request, queries.series_binary, run.run_id, name)
+        if packed is not None:
+            return web.Response(body=packed, content_type="application/octet-stream")
     found: Any = await read(request, queries.series, run.run_id, name)
     if found is None:
         found = await read(request, queries.value_series, run.run_id, name)
@@ -160,7 +164,9 @@ ROUTES = [
           returns=queries.MetricNames),
     Route("GET", RUN + "/metrics/{name}", get_metric,
           "A metric's points: numeric series columnar, arrays and strings as values.",
-          returns=queries.Series | queries.ValueSeries),  # type: ignore[arg-type]
+          returns=queries.Series | queries.ValueSeries,  # type: ignore[arg-type]
+          query={"format": "binary: a numeric series as n (uint64) then n int64 steps, "
+                           "n float64 times, n float64 values, little-endian"}),
     Route("GET", RUN + "/logs", get_logs, "Printed lines, paged by line number.",
           returns=queries.LogPage, query={"start": "first line (0-based)", "limit": "lines"}),
     Route("GET", RUN + "/driver_log", driver_log, "The whole printed output as text.",
