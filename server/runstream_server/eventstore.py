@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     tuple_,
 )
 
@@ -67,6 +68,9 @@ streams_table = Table(
     Column("stream", String(300), primary_key=True),
     Column("head", BigInteger, nullable=False),
 )
+
+
+APPEND_LOCK = 0x72756E73  # "runs": the advisory lock key of appends on PostgreSQL
 
 
 class ConcurrencyError(Exception):
@@ -126,6 +130,12 @@ def append(conn: Connection, events: Sequence[Envelope],
     result = AppendResult()
     if not events:
         return result
+    if conn.dialect.name == "postgresql":
+        # Appends are serialized so that positions become visible in order: with
+        # concurrent writers (server replicas), a reader could otherwise see
+        # position 101 committed before 100, and a client resuming "after 101"
+        # would never get 100. The lock ends with the transaction.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK})
     names = sorted({e.stream for e in events})
     heads: dict[str, int] = {
         stream: int(head) for stream, head in conn.execute(

@@ -91,3 +91,54 @@ def test_read_events_filters_by_stream_type_and_range(engine: Engine) -> None:
         assert len(read_events(conn, stored[0].position)) == 2
         assert len(read_events(conn, 0, until=stored[0].position)) == 1
         assert len(read_events(conn, 0, limit=1)) == 1
+
+
+def test_a_tailing_reader_misses_nothing_while_writers_append_concurrently(
+        engine: Engine) -> None:
+    """Positions become visible in order, so "everything after the last one I saw" is a
+    complete resume point even with several writers (server replicas) at once."""
+    import threading
+
+    from sqlalchemy.exc import OperationalError
+
+    writers = [RunWriter(f"p_{i}") for i in range(3)]
+    for w in writers:
+        w.submitted()
+        for n in range(60):
+            w.lines(f"line {n}")
+    total = sum(len(w.events) for w in writers)
+    done = threading.Event()
+
+    def write(w: RunWriter) -> None:
+        for i in range(0, len(w.events), 3):
+            while True:
+                try:
+                    with engine.begin() as conn:
+                        append(conn, w.events[i:i + 3])
+                    break
+                except OperationalError:  # SQLite: database is locked; try again
+                    continue
+
+    seen: list[int] = []
+
+    def tail() -> None:
+        last = 0
+        while not done.is_set() or last < total:
+            with engine.connect() as conn:
+                batch = read_events(conn, last)
+            if batch:
+                seen.extend(e.position for e in batch)
+                last = batch[-1].position
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in writers]
+    reader = threading.Thread(target=tail)
+    reader.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    reader.join(timeout=30)
+    with engine.connect() as conn:
+        assert seen == [e.position for e in read_events(conn, limit=total)]
+    assert len(seen) == total
