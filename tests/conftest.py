@@ -19,6 +19,7 @@ from runstream.client import Client, ServerUnreachable
 
 REQUIRE_SERVICES = os.environ.get("RUNSTREAM_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get("RUNSTREAM_TEST_POSTGRES_URL", "")
+KAFKA = os.environ.get("RUNSTREAM_TEST_KAFKA", "")
 
 
 def missing_service(what: str) -> None:
@@ -41,6 +42,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'runstream.db'}"
         return
+    yield from _postgres_database()
+
+
+@pytest.fixture
+def kafka_bootstrap() -> str:
+    """The real broker's address (scripts/services/kafka start)."""
+    if not KAFKA:
+        missing_service("Kafka (RUNSTREAM_TEST_KAFKA)")
+    return KAFKA
+
+
+@pytest.fixture
+def postgres_db(tmp_path: Path) -> Iterator[str]:
+    """A fresh database on the real PostgreSQL (for tests that need a shared server)."""
+    yield from _postgres_database()
+
+
+def _postgres_database() -> Iterator[str]:
     if not POSTGRES_URL:
         missing_service("PostgreSQL (RUNSTREAM_TEST_POSTGRES_URL)")
     from runstream_server.database import open_engine

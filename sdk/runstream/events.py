@@ -31,6 +31,7 @@ __all__ = [
     "RunSubmitted",
     "model_stream",
     "new_event",
+    "partition_key",
     "review_stream",
     "run_id_of",
     "run_stream",
@@ -194,6 +195,14 @@ def run_id_of(stream: str) -> str | None:
     """The run a stream speaks about (``run/X`` and ``review/X``), else None."""
     kind, _, rest = stream.partition("/")
     return rest if kind in ("run", "review") and rest else None
+
+
+def partition_key(stream: str) -> str:
+    """The Kafka record key of a stream's events. A run's own stream and the server's
+    review stream about it share one key, so they share a partition and the review
+    (archive, restore) never overtakes the run's submission."""
+    run_id = run_id_of(stream)
+    return run_stream(run_id) if run_id else stream
 
 
 _payload_encoder = msgspec.msgpack.Encoder()

@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import Engine
 
-from runstream_server.api import docs, ingest, models, runs
+from runstream_server.api import asof, charts, docs, ingest, models, runs
 from runstream_server.api import live as live_api
 from runstream_server.api.errors import error_middleware
 from runstream_server.api.routing import Route
 from runstream_server.auth import token_middleware
 from runstream_server.blobs import LocalBlobStore
 from runstream_server.database import open_engine
+from runstream_server.eventlog import EmbeddedLog
 from runstream_server.ledger import Ledger
 from runstream_server.live import Hub
 from runstream_server.projections.runner import Projector
@@ -41,6 +43,7 @@ def _version() -> str:
 def routes() -> list[Route]:
     """Every API route: what the server serves and the OpenAPI description lists."""
     api = [*ingest.ROUTES, *runs.ROUTES, *models.ROUTES, *live_api.ROUTES]
+    api += [*charts.ROUTES, *asof.ROUTES]  # the web UI's read side
     return [*api, *docs.status_routes(api, _version())]
 
 
@@ -53,8 +56,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     projector.prepare(engine)
     hub = Hub(settings.client_queue)
     ledger = Ledger(engine, projector)
-    ledger.subscribe(hub.publish_threadsafe)
-    svc = Services(settings, engine, projector, ledger, hub, LocalBlobStore(settings.blob_dir))
+    if not settings.kafka:
+        # Embedded: this ledger is the only writer; what it commits is the feed.
+        ledger.subscribe(hub.publish_threadsafe)
+    svc = Services(settings, engine, projector, ledger, hub, LocalBlobStore(settings.blob_dir),
+                   EmbeddedLog(ledger))
 
     middlewares = [error_middleware]
     if settings.token:
@@ -71,7 +77,12 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     svc = app[services_key]
     svc.hub.attach(asyncio.get_running_loop())
-    yield
+    async with AsyncExitStack() as stack:
+        if svc.settings.kafka:
+            from runstream_server.kafka.wiring import kafka_mode
+
+            await stack.enter_async_context(kafka_mode(svc))
+        yield
     svc.ledger.close()
     svc.engine.dispose()
 

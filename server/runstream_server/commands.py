@@ -41,13 +41,16 @@ database_option = click.option(
 @database_option
 @click.option("--token", default=None, envvar="RUNSTREAM_TOKEN",
               help="API token every call must carry [env RUNSTREAM_TOKEN].")
+@click.option("--kafka", default=None,
+              help="Consume the event log from this Kafka broker (host:port) "
+                   "[env RUNSTREAM_KAFKA; default: embedded log].")
 def server(host: str | None, port: int | None, data_dir: Path | None,
-           database_url: str | None, token: str | None) -> None:
+           database_url: str | None, token: str | None, kafka: str | None) -> None:
     """Run the runstream server: ingest, API, websocket and web UI."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env(host=host, port=port, data_dir=data_dir,
-                                 database_url=database_url, token=token)
+                                 database_url=database_url, token=token, kafka=kafka)
     try:
         app = create_app(settings)
     except ValueError as exc:
@@ -90,15 +93,24 @@ def _until_position(engine: Engine, until: str) -> int:
               help="Rebuild the state as it was at this position or time, into a separate "
                    "database (see --into); the live one is never touched.")
 @click.option("--into", default=None,
-              help="With --until: SQLite file or SQLAlchemy URL to build into "
-                   "[default <data dir>/replay-<position>.db].")
+              help="SQLite file or SQLAlchemy URL to build into; with --until "
+                   "[default <data dir>/replay-<position>.db] or --from-kafka.")
+@click.option("--from-kafka", is_flag=True,
+              help="Rebuild the event store itself, and every view, from offset 0 of the "
+                   "Kafka topic (see --kafka).")
+@click.option("--kafka", default=None, help="Broker host:port [env RUNSTREAM_KAFKA].")
+@click.option("--topic", default=None, help="Topic [env RUNSTREAM_KAFKA_TOPIC; runstream.events].")
 def replay(data_dir: Path | None, database_url: str | None, until: str | None,
-           into: str | None) -> None:
-    """Rebuild every projection from the event store.
+           into: str | None, from_kafka: bool, kafka: str | None, topic: str | None) -> None:
+    """Rebuild every projection from the event store (or the store from Kafka).
 
-    Stop the server first when rebuilding in place (it is the single writer).
+    Stop the server(s) first when rebuilding in place: the views are rewritten.
     """
-    settings = Settings.from_env(data_dir=data_dir, database_url=database_url)
+    settings = Settings.from_env(data_dir=data_dir, database_url=database_url, kafka=kafka,
+                                 kafka_topic=topic)
+    if from_kafka:
+        _replay_from_kafka(settings, into)
+        return
     source = open_engine(settings.db_url)
     metadata.create_all(source)
     projector = Projector()
@@ -130,6 +142,31 @@ def replay(data_dir: Path | None, database_url: str | None, until: str | None,
         projector.prepare(target, progress=lambda pos, _h: bar.update(task, completed=pos))
     err.print(f"state as of position {position} built in {target_url}")
     click.echo(target_url)
+
+
+def _replay_from_kafka(settings: Settings, into: str | None) -> None:
+    from runstream_server.kafka import KafkaSettings
+    from runstream_server.kafka.replay import replay_from_kafka
+
+    if not settings.kafka:
+        raise click.UsageError("--from-kafka needs a broker: --kafka host:port or RUNSTREAM_KAFKA")
+    url = into or settings.db_url
+    if "://" not in url:
+        url = f"sqlite:///{Path(url).resolve()}"
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = open_engine(url)
+    started = time.perf_counter()
+    with _progress() as bar:
+        task = bar.add_task("replaying from Kafka", total=None)
+        try:
+            count = replay_from_kafka(
+                KafkaSettings(settings.kafka, settings.kafka_topic), engine,
+                lambda done, total: bar.update(task, completed=done, total=total))
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+    err.print(f"rebuilt the event store and views of {url} from {count} records of "
+              f"{settings.kafka_topic} in {time.perf_counter() - started:.1f} s")
 
 
 def _same_database(a: str, b: str) -> bool:

@@ -38,9 +38,12 @@ class Ledger:
         """Call ``listener`` (on the writer thread) after every commit."""
         self._listeners.append(listener)
 
-    def commit(self, events: Sequence[Envelope]) -> AppendResult:
-        """Validate, append and project ``events`` atomically (blocking)."""
-        payloads = validate_batch(events)
+    def commit(self, events: Sequence[Envelope],
+               payloads: Sequence[Payload | None] | None = None) -> AppendResult:
+        """Validate (unless ``payloads`` says it was done), append and project
+        ``events`` atomically (blocking)."""
+        if payloads is None:
+            payloads = validate_batch(events)
         with self._lock:
             with self.engine.begin() as conn:
                 result = append(conn, events, payloads)

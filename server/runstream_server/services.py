@@ -8,6 +8,7 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from runstream_server.blobs import LocalBlobStore
+from runstream_server.eventlog import EventLog
 from runstream_server.ledger import Ledger
 from runstream_server.live import Hub
 from runstream_server.projections.runner import Projector
@@ -24,6 +25,7 @@ class Services:
     ledger: Ledger
     hub: Hub
     blobs: LocalBlobStore
+    log: EventLog
 
 
 services_key = web.AppKey("services", Services)

@@ -33,6 +33,12 @@ class Settings:
     static_dir: Path | None = None
     # How many events a websocket client may have queued before it is dropped.
     client_queue: int = 1_000
+    # Apache Kafka as the event log: "host:port" of a broker; "" = embedded log.
+    kafka: str = ""
+    kafka_topic: str = "runstream.events"
+    kafka_partitions: int = 6
+    # The consumer group that writes projections; default: one per topic.
+    kafka_group: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -53,6 +59,10 @@ class Settings:
             "data_dir": Path(env.get("RUNSTREAM_DATA_DIR", str(DEFAULT_DATA_DIR))),
             "database_url": env.get("RUNSTREAM_DATABASE_URL", ""),
             "token": env.get("RUNSTREAM_TOKEN", ""),
+            "kafka": env.get("RUNSTREAM_KAFKA", ""),
+            "kafka_topic": env.get("RUNSTREAM_KAFKA_TOPIC", "runstream.events"),
+            "kafka_partitions": int(env.get("RUNSTREAM_KAFKA_PARTITIONS", "6")),
+            "kafka_group": env.get("RUNSTREAM_KAFKA_GROUP", ""),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from runstream_server import deadletters
 from runstream_server.api.routing import Route, json_response, read, services
 from runstream_server.eventstore import head_position
 
@@ -19,6 +20,7 @@ class Status(msgspec.Struct):
     version: str
     position: int
     unknown_events: dict[str, int]
+    dead_letters: int
     token_required: bool
 
 
@@ -65,8 +67,9 @@ def status_routes(all_routes: list[Route], version: str) -> list[Route]:
     async def status(request: web.Request) -> web.Response:
         svc = services(request)
         position = await read(request, head_position)
+        dead = await read(request, deadletters.count)
         return json_response(Status("runstream", version, position, dict(svc.projector.unknown),
-                                    bool(svc.settings.token)))
+                                    dead, bool(svc.settings.token)))
 
     async def describe(request: web.Request) -> web.Response:
         return json_response(spec)

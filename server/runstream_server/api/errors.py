@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from runstream.codec import EventError
+from runstream_server.eventlog import LogUnavailable
 from runstream_server.eventstore import ConcurrencyError
 
 __all__ = ["ErrorOut", "error_middleware", "problem"]
@@ -42,6 +43,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         raise problem(400, str(exc), event=exc.index, id=exc.event_id or None) from None
     except ConcurrencyError as exc:
         raise problem(409, str(exc)) from None
+    except LogUnavailable as exc:
+        raise problem(503, str(exc)) from None
     except web.HTTPException as exc:
         if exc.content_type != "application/json" and exc.status >= 400:
             raise problem(exc.status, exc.text or exc.reason) from None

@@ -8,8 +8,9 @@ from aiohttp import web
 
 from runstream.client import IngestReply
 from runstream.codec import decode_batch
+from runstream_server import deadletters
 from runstream_server.api.errors import problem
-from runstream_server.api.routing import Route, json_response, services
+from runstream_server.api.routing import Route, json_response, read, services
 from runstream_server.blobs import BlobMismatch, valid_sha256
 
 __all__ = ["ROUTES"]
@@ -22,13 +23,7 @@ async def post_events(request: web.Request) -> web.Response:
     if request.content_length and request.content_length > MAX_BATCH_BYTES:
         raise problem(413, f"a batch may be at most {MAX_BATCH_BYTES >> 20} MiB; send smaller ones")
     body = await request.read()
-    events = decode_batch(body)
-    result = await services(request).ledger.commit_async(events)
-    known = {e.id for e in result.stored if e.payload() is not None}
-    return json_response(IngestReply(
-        stored=len(result.stored), duplicates=result.duplicates,
-        unknown=[e.id for e in result.stored if e.id not in known],
-        position=result.stored[-1].position if result.stored else 0))
+    return json_response(await services(request).log.accept(decode_batch(body)))
 
 
 def _sha(request: web.Request) -> str:
@@ -71,6 +66,10 @@ async def get_blob(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(store.path(sha), headers={"ETag": f'"{sha}"'})
 
 
+async def list_dead_letters(request: web.Request) -> web.Response:
+    return json_response(await read(request, deadletters.recent))
+
+
 ROUTES = [
     Route("POST", "/api/events", post_events,
           "Append a batch of events (MessagePack array of envelopes); all or nothing.",
@@ -81,4 +80,7 @@ ROUTES = [
     Route("HEAD", "/api/blobs/{sha256}", head_blob, "Is this blob stored?", returns=None),
     Route("GET", "/api/blobs/{sha256}", get_blob, "Download a blob.", returns=None,
           content="application/octet-stream"),
+    Route("GET", "/api/dead-letters", list_dead_letters,
+          "Log records that could not be applied, newest first, with the reason.",
+          returns=list[deadletters.DeadLetter]),
 ]

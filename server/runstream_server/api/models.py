@@ -41,7 +41,7 @@ async def promote(request: web.Request) -> web.Response:
     if not services(request).blobs.exists(artifact.sha256):
         raise problem(409, f"the content of {body.path} ({artifact.sha256}) is not in the blob "
                            "store; upload it again (runstream sync) and retry")
-    stored = await services(request).ledger.write_async(
+    stored = await services(request).log.write(
         model_stream(body.name),
         lambda seq: ModelVersionCreated(
             name=body.name, version=seq + 1, run_id=run.run_id, path=artifact.path,

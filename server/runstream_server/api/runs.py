@@ -139,7 +139,7 @@ async def _review(request: web.Request, action: Review) -> web.Response:
     if run.archived == (action == "archive"):
         return json_response(run)  # already so: nothing to record
     event = RunArchived(run.run_id) if action == "archive" else RunRestored(run.run_id)
-    await services(request).ledger.write_async(review_stream(run.run_id), lambda _seq: event)
+    await services(request).log.write(review_stream(run.run_id), lambda _seq: event)
     return json_response(await require_run(request))
 
 

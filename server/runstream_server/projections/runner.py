@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, delete, select, update
 
+from runstream_server import deadletters  # noqa: F401  (its table is created with the views)
 from runstream_server.database import metadata
 from runstream_server.eventstore import StoredEvent, head_position, read_events
 from runstream_server.projections.artifacts import ArtifactsProjection, ModelsProjection

@@ -21,10 +21,14 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    and_,
     delete,
     func,
     insert,
+    not_,
+    or_,
     select,
+    update,
 )
 
 from runstream.events import (
@@ -178,7 +182,7 @@ class RunsProjection:
             before = views.get(rid)
             after = apply(before, item.event, item.payload)
             if before is None and after is not None:
-                after.number = self._next_number(conn, views, after.project)
+                self._place(conn, views, after)
             views[rid] = after
         changed = {k: v for k, v in views.items() if v is not None and v is not loaded.get(k)}
         if not changed:
@@ -187,9 +191,26 @@ class RunsProjection:
         conn.execute(insert(runs_table), [msgspec.structs.asdict(v) for v in changed.values()])
 
     @staticmethod
-    def _next_number(conn: Connection, views: dict[str, RunView | None], project: str) -> int:
+    def _place(conn: Connection, views: dict[str, RunView | None], run: RunView) -> None:
+        """Number a new run by its submission time among its project's runs (ties by
+        id), moving later ones up by one. The numbers are then a function of which
+        runs exist, not of the order the log delivered them in, so a replay from
+        Kafka's partitions, interleaved differently, numbers them the same."""
+        t = runs_table.c
+        key = (run.submitted or 0.0, run.run_id)
+        near = {rid: v for rid, v in views.items()
+                if v is not None and v.project == run.project and rid != run.run_id}
+        before_me = or_(t.submitted < key[0], and_(t.submitted == key[0], t.run_id < key[1]))
         stored = conn.execute(
-            select(func.coalesce(func.max(runs_table.c.number), 0))
-            .where(runs_table.c.project == project)).scalar_one()
-        pending = max((v.number for v in views.values() if v and v.project == project), default=0)
-        return max(int(stored), pending) + 1
+            select(func.count()).select_from(runs_table)
+            .where(t.project == run.project, before_me, t.run_id.not_in(list(near)))
+        ).scalar_one()
+        run.number = int(stored) + sum(1 for v in near.values()
+                                       if (v.submitted or 0.0, v.run_id) < key) + 1
+        conn.execute(update(runs_table)
+                     .where(t.project == run.project, not_(before_me),
+                            t.run_id != run.run_id, t.run_id.not_in(list(near)))
+                     .values(number=t.number + 1))
+        for rid, v in near.items():
+            if (v.submitted or 0.0, v.run_id) > key:
+                views[rid] = msgspec.structs.replace(v, number=v.number + 1)

@@ -1,0 +1,64 @@
+"""The runs as they were: the runs projection's pure ``apply`` folded, in memory,
+over the event log up to a position. Nothing is written; the live views are
+never touched. This is what the web UI's time slider shows."""
+
+from __future__ import annotations
+
+import msgspec
+from sqlalchemy import Connection, func, select
+
+from runstream.events import run_id_of
+from runstream_server.eventstore import events_table, head_position, read_events
+from runstream_server.projections.runs import RunView, apply
+
+__all__ = ["RunsAsOf", "fold_runs", "runs_as_of"]
+
+PAGE = 5_000
+
+
+class RunsAsOf(msgspec.Struct):
+    position: int  # the state includes every event up to this position
+    time: float | None  # when the event at ``position`` was recorded (None at 0)
+    head: int  # the log's current position, for the slider's range
+    runs: list[RunView]  # newest first, like GET /api/runs
+    total: int
+
+
+def fold_runs(conn: Connection, until: int) -> dict[str, RunView]:
+    """Every run's view as of ``until``, numbered as the live projection numbers them
+    (a project's runs count up in log order)."""
+    views: dict[str, RunView] = {}
+    numbers: dict[str, int] = {}
+    after = 0
+    while after < until:
+        page = read_events(conn, after, limit=PAGE, until=until)
+        if not page:
+            break
+        for event in page:
+            run_id = run_id_of(event.stream)
+            payload = event.payload() if run_id else None
+            if run_id is None or payload is None:
+                continue  # not about a run, or a type this server does not know
+            before = views.get(run_id)
+            view = apply(before, event, payload)
+            if view is None:
+                continue
+            if before is None:
+                numbers[view.project] = numbers.get(view.project, 0) + 1
+                view.number = numbers[view.project]
+            views[run_id] = view
+        after = page[-1].position
+    return views
+
+
+def runs_as_of(conn: Connection, until: int, *, archived: str = "hide") -> RunsAsOf:
+    """The runs list as of position ``until`` (clamped to the log's head)."""
+    head = head_position(conn)
+    until = max(0, min(until, head))
+    views = fold_runs(conn, until)
+    keep = [v for v in views.values()
+            if archived == "include" or v.archived == (archived == "only")]
+    keep.sort(key=lambda v: (-v.number, v.project, v.run_id))
+    time = conn.execute(select(func.max(events_table.c.recorded))
+                        .where(events_table.c.position <= until)).scalar() if until else None
+    return RunsAsOf(until, None if time is None else float(time), head, keep, len(keep))
