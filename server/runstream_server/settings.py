@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEFAULT_DATA_DIR", "DEFAULT_PORT", "Settings", "is_loopback"]
+__all__ = ["DEFAULT_DATA_DIR", "DEFAULT_PORT", "ENV", "Settings", "is_loopback"]
 
 DEFAULT_PORT = 8787
 DEFAULT_DATA_DIR = Path(".runstream")
@@ -50,20 +51,12 @@ class Settings:
         return self.data_dir / "blobs"
 
     @classmethod
-    def from_env(cls, **overrides: object) -> Settings:
-        """Settings from RUNSTREAM_* variables; explicit (non-None) overrides win."""
-        env = os.environ
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from the ``RUNSTREAM_*`` variables of ``ENV``; explicit (non-None)
+        overrides win."""
+        env = os.environ if env is None else env
         values: dict[str, object] = {
-            "host": env.get("RUNSTREAM_HOST", "127.0.0.1"),
-            "port": int(env.get("RUNSTREAM_PORT", DEFAULT_PORT)),
-            "data_dir": Path(env.get("RUNSTREAM_DATA_DIR", str(DEFAULT_DATA_DIR))),
-            "database_url": env.get("RUNSTREAM_DATABASE_URL", ""),
-            "token": env.get("RUNSTREAM_TOKEN", ""),
-            "kafka": env.get("RUNSTREAM_KAFKA", ""),
-            "kafka_topic": env.get("RUNSTREAM_KAFKA_TOPIC", "runstream.events"),
-            "kafka_partitions": int(env.get("RUNSTREAM_KAFKA_PARTITIONS", "6")),
-            "kafka_group": env.get("RUNSTREAM_KAFKA_GROUP", ""),
-        }
+            name: parse(env[var]) for var, (name, parse) in ENV.items() if var in env}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -74,3 +67,17 @@ class Settings:
                 f"refusing to listen on {self.host} without an API token: anyone on the "
                 "network could read and write runs. Set RUNSTREAM_TOKEN (or --token), "
                 "or bind 127.0.0.1.")
+
+
+# Every environment variable the server reads: name -> (setting, parser).
+ENV: dict[str, tuple[str, Callable[[str], object]]] = {
+    "RUNSTREAM_HOST": ("host", str),
+    "RUNSTREAM_PORT": ("port", int),
+    "RUNSTREAM_DATA_DIR": ("data_dir", Path),
+    "RUNSTREAM_DATABASE_URL": ("database_url", str),
+    "RUNSTREAM_TOKEN": ("token", str),
+    "RUNSTREAM_KAFKA": ("kafka", str),
+    "RUNSTREAM_KAFKA_TOPIC": ("kafka_topic", str),
+    "RUNSTREAM_KAFKA_PARTITIONS": ("kafka_partitions", int),
+    "RUNSTREAM_KAFKA_GROUP": ("kafka_group", str),
+}
