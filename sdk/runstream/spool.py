@@ -269,6 +269,12 @@ class Spool:
                 self._cursor = None
 
     @property
+    def first_seq(self) -> int:
+        """The oldest seq still on disk (``next_seq`` when none is)."""
+        with self._mutex:
+            return self._segments[0].first if self._segments else self.next_seq
+
+    @property
     def last_seq(self) -> int:
         return self.next_seq - 1
 

@@ -1,0 +1,190 @@
+"""The run agent: runs one script in its working copy and is the single writer of its stream.
+
+It writes ``run.submitted`` and ``run.started``, runs ``python -u script args``
+with stdout and stderr captured line by line, serves the SDK channel so metrics
+and lines share one seq order, uploads ``outputs/`` and writes
+``run.completed``. Every event goes through the run's spool and shipper, so a
+server that is down only delays delivery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+
+import msgspec
+
+from runstream.events import LogLines, RunCompleted, RunStarted, RunSubmitted
+from runstream.shipper import Shipper
+from runstream.sink import Sink
+from runstream.spool import Spool
+from runstream.writer import StreamWriter
+from runstream_agent.capture import LineCapture
+from runstream_agent.channel import ChannelServer
+from runstream_agent.outcome import Outcome, TracebackWatch, decide
+from runstream_agent.outputs import Progress, upload_outputs
+
+__all__ = ["Agent", "RunSpec"]
+
+# After a cancel: SIGINT to the script's process group, then SIGTERM, then SIGKILL.
+CANCEL_GRACE = (10.0, 5.0)
+
+
+class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the agent needs to run a submitted script (JSON for a detached agent)."""
+
+    run_id: str
+    project: str
+    script: str  # posix path relative to the working copy
+    args: list[str] = []
+    target: str = "local"
+    python: str
+    env: dict[str, str] = {}
+    workdir: str
+    url: str
+    snapshot: str = ""
+    user: str = ""
+    host: str = ""
+
+
+class Agent:
+    def __init__(self, spec: RunSpec, spool: Spool, sink: Sink, *,
+                 echo: Callable[[int, bytes], None] | None = None,
+                 progress: Progress | None = None,
+                 on_problem: Callable[[str], None] | None = None,
+                 delivery_patience: float = 15.0) -> None:
+        self.spec = spec
+        self.spool = spool
+        self.sink = sink
+        self.delivered = False  # every event acknowledged when run() returned
+        self.duration = 0.0
+        self._echo = echo
+        self._progress = progress
+        self._patience = delivery_patience
+        self.shipper = Shipper(spool, sink, on_problem=on_problem)
+        self.writer = StreamWriter(spool, self.shipper.notify)
+        self._child: subprocess.Popen[bytes] | None = None
+        self._canceled = False
+
+    def run(self) -> Outcome:
+        """Run the script to its end and record it; returns how it ended."""
+        spec = self.spec
+        self.shipper.start()
+        self.writer.append([RunSubmitted(
+            project=spec.project, script=spec.script, args=list(spec.args),
+            target=spec.target, user=spec.user, snapshot=spec.snapshot, host=spec.host)])
+        socket_dir = Path(tempfile.mkdtemp(prefix="runstream-"))
+        channel = ChannelServer(socket_dir / "agent.sock", self.writer, self.shipper).start()
+        started = time.monotonic()
+        try:
+            outcome = self._execute(channel)
+        except Exception as exc:  # the agent's own failure still ends the run on record
+            self._signal(signal.SIGKILL)
+            outcome = Outcome("failed", None, f"the run agent failed: {exc!r}")
+        finally:
+            channel.finish()
+            shutil.rmtree(socket_dir, ignore_errors=True)
+        self.duration = time.monotonic() - started
+        workdir = Path(spec.workdir)
+        try:
+            artifacts = upload_outputs(workdir / "outputs", self.sink, self.spool,
+                                       self._progress)
+            if artifacts:
+                self.writer.append(artifacts)
+        finally:  # even when interrupted while uploading, the run ends on record
+            self.writer.append([RunCompleted(status=outcome.status,
+                                             exit_code=outcome.exit_code,
+                                             reason=outcome.reason)])
+            self.spool.mark_finished()
+        try:
+            # Interrupting this wait loses nothing: the events stay in the spool.
+            self.delivered = self.shipper.drain(patience=self._patience)
+        finally:
+            self.shipper.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+        return outcome
+
+    def _execute(self, channel: ChannelServer) -> Outcome:
+        spec = self.spec
+        env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1",
+               "RUNSTREAM_AGENT_SOCKET": str(channel.path), "RUNSTREAM_RUN_ID": spec.run_id,
+               "RUNSTREAM_PROJECT": spec.project, "RUNSTREAM_URL": spec.url}
+        try:
+            child = subprocess.Popen(
+                [spec.python, "-u", spec.script, *spec.args], cwd=spec.workdir, env=env,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True)  # its own group: the agent decides about Ctrl-C
+        except OSError as exc:
+            return Outcome("failed", None, f"cannot start {spec.python}: {exc}")
+        self._child = child
+        assert child.stdout is not None and child.stderr is not None
+        self.writer.append([RunStarted(pid=child.pid, host=spec.host)])
+        watch = TracebackWatch()
+
+        def on_batch(batch: LogLines) -> None:
+            self.writer.append([batch])
+
+        capture = LineCapture({child.stdout.fileno(): 1, child.stderr.fileno(): 2}, on_batch,
+                              echo=self._echo, on_line=watch.feed)
+        with self._cancel_on_signals():
+            capture.run()
+            returncode = child.wait()
+        child.stdout.close()
+        child.stderr.close()
+        return decide(returncode, canceled=self._canceled, watch=watch)
+
+    # -- canceling ----------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop the script: SIGINT (KeyboardInterrupt, so its SDK flushes), then
+        SIGTERM and SIGKILL if it does not end. A second cancel kills at once."""
+        child = self._child
+        if child is None or child.poll() is not None:
+            self._canceled = True
+            return
+        if self._canceled:
+            self._signal(signal.SIGKILL)
+            return
+        self._canceled = True
+        self._signal(signal.SIGINT)
+        threading.Thread(target=self._escalate, daemon=True, name="runstream-cancel").start()
+
+    def _escalate(self) -> None:
+        for sig, wait in zip((signal.SIGTERM, signal.SIGKILL), CANCEL_GRACE, strict=True):
+            child = self._child
+            if child is None:
+                return
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(wait)
+                return
+            self._signal(sig)
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self._child is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._child.pid, sig)
+
+    @contextlib.contextmanager
+    def _cancel_on_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self.cancel()
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)

@@ -1,0 +1,126 @@
+"""``runstream submit`` and ``runstream sync``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from runstream.client import ApiError, Client, ServerUnreachable
+from runstream.httpsink import HttpSink
+from runstream.settings import SdkSettings
+from runstream_agent.agent import Agent
+from runstream_agent.console import echo, footer, upload_progress
+from runstream_agent.snapshot import SnapshotError
+from runstream_agent.submission import SubmitError, agent_log_dir, launch_detached, prepare
+from runstream_agent.sync import sync_spools
+from runstream_agent.targets import TargetError
+
+__all__ = ["submit", "sync"]
+
+
+@click.command(context_settings={"ignore_unknown_options": True,
+                                 "allow_interspersed_args": False})
+@click.option("-c", "--target", default="local", show_default=True,
+              help="Compute target: `local` (built in) or a [targets.NAME] of runstream.toml.")
+@click.option("--detach", is_flag=True,
+              help="Return at once; the run goes on in a background agent.")
+@click.option("--project-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=Path("."), show_default=True, help="The project folder to snapshot.")
+@click.argument("script")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, script: str,
+           args: tuple[str, ...]) -> None:
+    """Run SCRIPT [ARGS]... as a tracked run.
+
+    \b
+    The project folder is snapshotted (respecting .gitignore) and the script runs
+    in a copy of it with `python -u`; its output is streamed here and to the
+    server, its outputs/ files are stored as artifacts. The exit code is the run's.
+    Example: runstream submit -c local train.py --alpha 0.5
+    """
+    settings = SdkSettings.from_env()
+    try:
+        spec, spool = prepare(project_dir, script, list(args), target, settings)
+    except (TargetError, SubmitError, SnapshotError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"RunId: {spec.run_id}")
+    if detach:
+        log = launch_detached(spec, spool, agent_log_dir(settings))
+        spool.close()
+        click.echo(f"The run goes on in the background (agent log: {log}).\n"
+                   f"Follow it with: runstream logs --run {spec.run_id} --follow")
+        return
+    click.echo("")
+    client = Client(settings.url)
+    agent = Agent(spec, spool, HttpSink(client), echo=echo, progress=upload_progress,
+                  delivery_patience=settings.exit_patience)
+    try:
+        outcome = agent.run()
+    except KeyboardInterrupt:
+        left = spool.pending
+        spool.close()
+        click.echo(f"\nInterrupted; {left} events of run {spec.run_id} wait in the spool. "
+                   "Send them with `runstream sync`.", err=True)
+        ctx.exit(130)
+    undelivered = spool.pending
+    spool.close()
+    number = _run_number(client, spec.run_id) if agent.delivered else None
+    click.echo(footer(spec.run_id, outcome, agent.duration, number, undelivered))
+    ctx.exit(outcome.cli_exit_code)
+
+
+def _run_number(client: Client, run_id: str) -> int | None:
+    try:
+        number = client.get_json(f"/api/runs/{Client.quote(run_id)}").get("number")
+    except (ServerUnreachable, ApiError, ValueError):
+        return None
+    return number if isinstance(number, int) else None
+
+
+@click.command()
+@click.option("--spool-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="The spool folder (default: RUNSTREAM_SPOOL_DIR or ~/.runstream/spool).")
+@click.pass_context
+def sync(ctx: click.Context, spool_dir: Path | None) -> None:
+    """Send the events and files that wait in the spools to the server.
+
+    Runs whose agent or script is still going are left to it. A run that is
+    delivered in full is removed from the spool."""
+    settings = SdkSettings.from_env()
+    root = spool_dir or settings.spool_dir
+    sink = HttpSink(Client(settings.url))
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True) as progress:
+        events = progress.add_task("events", total=None)
+        blobs = progress.add_task("file bytes", total=None, visible=False)
+
+        def on_total(n_events: int, n_bytes: int) -> None:
+            progress.update(events, total=n_events)
+            progress.update(blobs, total=n_bytes, visible=n_bytes > 0)
+
+        reports = sync_spools(root, sink, on_total=on_total,
+                              progress=lambda n: progress.advance(events, n),
+                              blob_progress=lambda n: progress.advance(blobs, n))
+    if not reports:
+        click.echo(f"Nothing to send: no spool in {root}.")
+        return
+    failed = 0
+    for r in reports:
+        what = f"{r.events} events" + (f", {r.blobs} files" if r.blobs else "")
+        if r.state == "sent":
+            tail = "delivered in full, spool removed" if r.removed else r.message or "sent"
+            click.echo(f"{r.stream}: {what} sent; {tail}")
+        else:
+            failed += r.state in ("unreachable", "failed")
+            click.echo(f"{r.stream}: {r.state}: {r.message}" + (
+                f" ({what} sent)" if r.events or r.blobs else ""))
+    total = sum(r.events for r in reports)
+    files = sum(r.blobs for r in reports)
+    click.echo(f"Sent {total} events and {files} files to {settings.url}.")
+    if failed:
+        ctx.exit(1)

@@ -1,0 +1,97 @@
+"""Submitting a run: reserve its id, snapshot the project, then run it here or detached.
+
+Everything that must reflect the project *as submitted* happens before
+``submit`` returns: the snapshot archive (stashed in the run's spool for
+upload) and the working copy the script will run in.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import msgspec
+
+from runstream.settings import SdkSettings, project_name
+from runstream.spool import Spool
+from runstream.standalone import create_run_spool
+from runstream_agent.agent import RunSpec
+from runstream_agent.snapshot import take_snapshot
+from runstream_agent.targets import load_target
+
+__all__ = ["SPEC_FILE", "SubmitError", "agent_log_dir", "launch_detached", "prepare"]
+
+SPEC_FILE = "agent.json"
+
+
+class SubmitError(ValueError):
+    pass
+
+
+def prepare(project_dir: Path, script: str, args: list[str], target_name: str,
+            settings: SdkSettings) -> tuple[RunSpec, Spool]:
+    """Check the submission, reserve a run id and take the snapshot.
+
+    Returns the run's spec and its (locked) spool, which holds the snapshot."""
+    project_dir = project_dir.resolve()
+    target = load_target(project_dir, target_name)
+    script_path = (project_dir / script).resolve()
+    if not script_path.is_file():
+        raise SubmitError(f"no script {script!r} in {project_dir}")
+    if project_dir not in script_path.parents:
+        raise SubmitError(f"the script {script} is outside the project folder {project_dir}; "
+                          "run `runstream submit` from the project folder")
+    project = settings.project or project_name(project_dir)
+    run_id, spool = create_run_spool(settings.spool_dir, project)
+    workdir = Path(tempfile.mkdtemp(prefix=f"runstream-{run_id}-"))
+    try:
+        archive = spool.path / "snapshot.tar.gz"
+        snapshot = take_snapshot(project_dir, archive, workdir)
+        spool.stash_blob(archive, snapshot.sha256, move=True)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(spool.path, ignore_errors=True)
+        spool.close()
+        raise
+    spec = RunSpec(
+        run_id=run_id, project=project, script=script_path.relative_to(project_dir).as_posix(),
+        args=list(args), target=target.name, python=target.python, env=target.env,
+        workdir=str(workdir), url=settings.url, snapshot=snapshot.sha256, user=_user(),
+        host=socket.gethostname())
+    return spec, spool
+
+
+def agent_log_dir(settings: SdkSettings) -> Path:
+    """Where detached agents write what they print (inside the spool folder, which
+    ``runstream sync`` only reads in subfolders that hold a stream)."""
+    return settings.spool_dir / ".agents"
+
+
+def launch_detached(spec: RunSpec, spool: Spool, log_dir: Path) -> Path:
+    """Start the agent as a background process that outlives this one; returns its log.
+
+    The spool's lock descriptor is inherited, so the stream never goes unlocked
+    between this process and the agent (``runstream sync`` cannot take it)."""
+    (spool.path / SPEC_FILE).write_bytes(msgspec.json.encode(spec))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / f"{spec.run_id}.log"
+    with log.open("ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "runstream_agent.detached", str(spool.path),
+             str(spool.lock_fd)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            pass_fds=(spool.lock_fd,), start_new_session=True, env=os.environ.copy())
+    return log
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""

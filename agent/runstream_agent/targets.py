@@ -1,0 +1,90 @@
+"""Compute targets: where ``runstream submit -c NAME`` runs a script.
+
+Targets are tables of the project's ``runstream.toml``::
+
+    [targets.local]             # the built-in target; this table is optional
+    python = ".venv/bin/python" # the interpreter (default: the one running runstream)
+
+    [targets.fast]
+    type = "local"
+    env = { OMP_NUM_THREADS = "8" }
+
+``local`` exists without any configuration. Only the ``local`` type runs here;
+``docker`` targets are run by the docker agent.
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CONFIG_FILE", "Target", "TargetError", "load_target", "load_targets"]
+
+CONFIG_FILE = "runstream.toml"
+RUNNABLE_TYPES = ("local",)
+
+
+class TargetError(ValueError):
+    """A target that does not exist or is badly configured; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    type: str = "local"
+    python: str = field(default_factory=lambda: sys.executable)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def load_targets(project_dir: Path) -> dict[str, Target]:
+    """Every target of the project: the built-in ``local`` and those of runstream.toml."""
+    targets = {"local": Target("local")}
+    path = project_dir / CONFIG_FILE
+    if not path.is_file():
+        return targets
+    try:
+        config = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetError(f"{path} is not valid TOML: {exc}") from None
+    tables = config.get("targets", {})
+    if not isinstance(tables, dict):
+        raise TargetError(f"{path}: `targets` must be a table of targets, e.g. [targets.local]")
+    for name, table in tables.items():
+        targets[name] = _target(path, name, table, project_dir)
+    return targets
+
+
+def load_target(project_dir: Path, name: str) -> Target:
+    targets = load_targets(project_dir)
+    if name not in targets:
+        known = ", ".join(sorted(targets))
+        raise TargetError(f"no compute target {name!r}; known targets: {known}. Define one "
+                          f"as [targets.{name}] in {project_dir / CONFIG_FILE}")
+    target = targets[name]
+    if target.type not in RUNNABLE_TYPES:
+        raise TargetError(f"target {name!r} is of type {target.type!r}, which this agent "
+                          f"cannot run (it runs: {', '.join(RUNNABLE_TYPES)})")
+    return target
+
+
+def _target(path: Path, name: str, table: Any, project_dir: Path) -> Target:
+    where = f"{path} [targets.{name}]"
+    if not isinstance(table, dict):
+        raise TargetError(f"{where} must be a table")
+    unknown = set(table) - {"type", "python", "env"}
+    if unknown:
+        raise TargetError(f"{where}: unknown keys {', '.join(sorted(unknown))} "
+                          "(known: type, python, env)")
+    kind = table.get("type", "local")
+    python = table.get("python", sys.executable)
+    env = table.get("env", {})
+    if not isinstance(kind, str) or not isinstance(python, str):
+        raise TargetError(f"{where}: `type` and `python` must be strings")
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise TargetError(f"{where}: `env` must be a table of strings, e.g. env = {{ A = \"1\" }}")
+    if "/" in python and not Path(python).is_absolute():
+        python = str((project_dir / python).resolve())
+    return Target(name, kind, python, dict(env))

@@ -1,0 +1,60 @@
+"""The SDK's settings, read once from ``RUNSTREAM_*`` variables and passed in.
+
+| variable | meaning |
+|---|---|
+| ``RUNSTREAM_URL`` | the server (default ``http://127.0.0.1:8787``) |
+| ``RUNSTREAM_AGENT_SOCKET`` | set by the run agent: the Unix socket to send metrics to |
+| ``RUNSTREAM_RUN_ID`` | set by the run agent: the run this process belongs to |
+| ``RUNSTREAM_PROJECT`` | project name of a standalone run (default: the script's folder) |
+| ``RUNSTREAM_SPOOL_DIR`` | where unsent events wait (default ``~/.runstream/spool``) |
+| ``RUNSTREAM_STRICT`` | ``1``: a value that cannot be logged raises TypeError, not a warning |
+| ``RUNSTREAM_EXIT_PATIENCE`` | seconds a script or ``submit`` waits at the end for a down server |
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from runstream.client import DEFAULT_URL
+
+__all__ = ["SdkSettings", "default_spool_dir", "project_name"]
+
+
+def default_spool_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    configured = env.get("RUNSTREAM_SPOOL_DIR")
+    return Path(configured) if configured else Path.home() / ".runstream" / "spool"
+
+
+def project_name(folder: Path) -> str:
+    """A project name fit for a run id (``<project>_<epoch ms>``) from a folder name."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", folder.resolve().name).strip("-.")
+    return name or "default"
+
+
+@dataclass(frozen=True)
+class SdkSettings:
+    url: str
+    spool_dir: Path
+    agent_socket: str = ""
+    run_id: str = ""
+    project: str = ""
+    strict: bool = False
+    exit_patience: float = 3.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SdkSettings:
+        env = os.environ if env is None else env
+        return cls(
+            url=(env.get("RUNSTREAM_URL") or DEFAULT_URL).rstrip("/"),
+            spool_dir=default_spool_dir(env),
+            agent_socket=env.get("RUNSTREAM_AGENT_SOCKET", ""),
+            run_id=env.get("RUNSTREAM_RUN_ID", ""),
+            project=env.get("RUNSTREAM_PROJECT", ""),
+            strict=env.get("RUNSTREAM_STRICT", "") not in ("", "0", "false", "no"),
+            exit_patience=float(env.get("RUNSTREAM_EXIT_PATIENCE", "3")),
+        )

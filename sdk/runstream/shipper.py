@@ -1,0 +1,232 @@
+"""The shipper: sends a spool's events through a sink, trimming only what was acknowledged.
+
+One background thread per spool. It ships whatever the spool holds as soon as
+it is woken (so batching happens naturally while a request is in flight), at
+most ``max_events`` events or about ``max_bytes`` per request. Blobs stashed in
+the spool are uploaded before the events that follow them. When the sink is
+unavailable it retries with a capped exponential backoff and keeps everything
+on disk; a conflict (a gap) rewinds to the oldest event still in the spool.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from runstream.codec import join_encoded
+from runstream.sink import Sink, SinkConflict, SinkError, SinkRejected, SinkUnavailable
+from runstream.spool import Spool
+
+__all__ = ["Shipper"]
+
+MAX_EVENTS = 2_000
+MAX_BYTES = 4 << 20
+MIN_BACKOFF = 0.05
+MAX_BACKOFF = 1.0
+
+Done = Callable[[bool], None]
+
+
+def _to_stderr(message: str) -> None:
+    print(f"runstream: {message}", file=sys.stderr, flush=True)
+
+
+class Shipper:
+    def __init__(self, spool: Spool, sink: Sink, *, max_events: int = MAX_EVENTS,
+                 max_bytes: int = MAX_BYTES, on_problem: Callable[[str], None] | None = None,
+                 min_backoff: float = MIN_BACKOFF, max_backoff: float = MAX_BACKOFF) -> None:
+        self.spool = spool
+        self.sink = sink
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.error = ""  # set when shipping stopped for good (a rejected batch)
+        self.down_since: float | None = None  # monotonic time of the first failure in a row
+        self.sent = 0  # events sent (resends included)
+        self._on_problem = on_problem or _to_stderr
+        self._cursor = spool.acked  # last seq sent and acknowledged
+        self._cond = threading.Condition()
+        self._dirty = True
+        self._poke = False
+        self._closing = False
+        self._waiters: list[tuple[int, Done]] = []
+        self._thread = threading.Thread(target=self._run, name=f"runstream-shipper {spool.stream}",
+                                        daemon=True)
+
+    # -- for writers ----------------------------------------------------------
+
+    def start(self) -> Shipper:
+        self._thread.start()
+        return self
+
+    def notify(self) -> None:
+        """New events are in the spool: ship them now."""
+        with self._cond:
+            self._dirty = True
+            self._cond.notify_all()
+
+    def when_acked(self, seq: int, done: Done) -> None:
+        """Call ``done(True)`` once the sink acknowledged every event up to ``seq``
+        (at once if it has), ``done(False)`` if the shipper stops first."""
+        with self._cond:
+            if seq > self.spool.acked and not self._closing and not self.error:
+                self._waiters.append((seq, done))
+                return
+            ok = seq <= self.spool.acked
+        done(ok)
+
+    def drain(self, timeout: float | None = None, patience: float | None = None) -> bool:
+        """Wait until everything spooled so far is acknowledged. False when ``timeout``
+        passes, when the sink has been unavailable for ``patience`` seconds (counted
+        from this call at the earliest), or when shipping failed for good."""
+        target = self.spool.last_seq
+        start = time.monotonic()
+        with self._cond:
+            self._poke = True  # retry now rather than at the end of a backoff
+            self._cond.notify_all()
+            while self.spool.acked < target:
+                now = time.monotonic()
+                if self.error or (timeout is not None and now - start >= timeout):
+                    return False
+                if patience is not None and self.down_since is not None \
+                        and now - max(self.down_since, start) >= patience:
+                    return False
+                self._cond.wait(0.05)
+        return True
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread (after its current request); unacknowledged events stay spooled."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        with self._cond:
+            waiters, self._waiters = self._waiters, []
+        for _seq, done in waiters:
+            done(False)
+
+    # -- synchronous use (``runstream sync``) -----------------------------------
+
+    def ship_all(self, progress: Callable[[int], None] | None = None,
+                 blob_progress: Callable[[int], None] | None = None) -> int:
+        """Send everything in the spool from the calling thread; returns how many
+        events were sent. Raises SinkError (SinkUnavailable: try again later)."""
+        total = 0
+        while True:
+            try:
+                sent = self._round(blob_progress)
+            except SinkConflict:
+                if not self._rewind():
+                    raise
+                continue
+            if not sent:
+                return total
+            total += sent
+            if progress:
+                progress(sent)
+
+    # -- the thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = self.min_backoff
+        while not self._closing:
+            if self.error:
+                self._wait(None)
+                continue
+            try:
+                sent = self._round(None)
+            except SinkUnavailable as exc:
+                self._note_down(str(exc))
+                self._wait(delay)
+                delay = min(delay * 2, self.max_backoff)
+                continue
+            except SinkConflict as exc:
+                if not self._rewind():
+                    self._fail(f"{exc}; this stream seems to have a second writer")
+                continue
+            except (SinkError, OSError, ValueError) as exc:
+                self._fail(str(exc))
+                continue
+            if self.down_since is not None:
+                self.down_since = None
+                self._on_problem(f"the sink is back; sending {self.spool.stream} again")
+            delay = self.min_backoff
+            if not sent:
+                self._wait_for_work()
+
+    def _round(self, blob_progress: Callable[[int], None] | None) -> int:
+        records = self.spool.read(self._cursor, self.max_events, self.max_bytes)
+        # Blobs stashed before those events were appended go first.
+        for sha256, path in self.spool.stashed_blobs():
+            try:
+                self.sink.put_blob(path, sha256, blob_progress)
+            except SinkRejected as exc:
+                self._on_problem(f"dropping a stashed file that cannot be uploaded: {exc}")
+            self.spool.drop_blob(sha256)
+        if not records:
+            return 0
+        self.sink.send(self.spool.stream, join_encoded([r.data for r in records]), len(records))
+        last = records[-1].seq
+        self.spool.ack(last)
+        self._cursor = max(self._cursor, last)
+        self.sent += len(records)
+        self._fire_acked()
+        return len(records)
+
+    def _rewind(self) -> bool:
+        """Resend from the oldest event still spooled; False if already there."""
+        first = self.spool.first_seq - 1
+        if self._cursor == first:
+            return False
+        self._on_problem(f"the sink expects earlier events of {self.spool.stream}; "
+                         "resending from the start of the spool")
+        self._cursor = first
+        return True
+
+    def _fire_acked(self) -> None:
+        acked = self.spool.acked
+        with self._cond:
+            ready = [w for w in self._waiters if w[0] <= acked]
+            if ready:
+                self._waiters = [w for w in self._waiters if w[0] > acked]
+            self._cond.notify_all()
+        for _seq, done in ready:
+            done(True)
+
+    def _note_down(self, message: str) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self._on_problem(f"{message}; {self.spool.pending} events of {self.spool.stream} "
+                             f"are kept in {self.spool.path} and retried")
+        with self._cond:
+            self._cond.notify_all()  # a drain() may be waiting on patience
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        self._on_problem(f"stopped sending {self.spool.stream}: {message}. Its events stay "
+                         f"in {self.spool.path}")
+        with self._cond:
+            waiters, self._waiters = self._waiters, []
+            self._cond.notify_all()
+        for _seq, done in waiters:
+            done(False)
+
+    def _wait(self, delay: float | None) -> None:
+        deadline = None if delay is None else time.monotonic() + delay
+        with self._cond:
+            while not self._closing and not self._poke:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            self._poke = False
+
+    def _wait_for_work(self) -> None:
+        with self._cond:
+            if not self._dirty and not self._closing:
+                self._cond.wait(0.5)  # also picks up blobs stashed without an append
+            self._dirty = False
