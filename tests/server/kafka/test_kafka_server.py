@@ -166,7 +166,7 @@ def test_two_replicas_share_the_work_and_survive_one_being_killed(
         async with websockets.connect(b.url.replace("http", "ws") + "/api/ws") as ws:
             await ws.send(json.dumps({"subscribe": "jobs", "after": 0}))
             async with asyncio.timeout(90):
-                while len([p for p in seen]) < expected:
+                while len(seen) < expected:
                     frame = json.loads(await ws.recv())
                     seen.extend(e["position"] for e in frame["events"])
 
