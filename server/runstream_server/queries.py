@@ -14,7 +14,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 
 from runstream_server.projections.artifacts import artifacts_table, model_versions
 from runstream_server.projections.logs import chunk_decoder, log_chunks
-from runstream_server.projections.metrics import metric_chunks, metric_values
+from runstream_server.projections.metrics import metric_chunks, metric_values, value_decoder
 from runstream_server.projections.runs import RunView, runs_table
 
 __all__ = [
@@ -222,7 +222,8 @@ def value_series(conn: Connection, run_id: str, name: str) -> ValueSeries | None
         c.run_id == run_id, c.name == name).order_by(c.id)).all()
     if not rows:
         return None
-    return ValueSeries(name, rows[-1].kind, [ValuePoint(r.step, r.time, r.value) for r in rows])
+    return ValueSeries(name, rows[-1].kind,
+                       [ValuePoint(r.step, r.time, value_decoder.decode(r.value)) for r in rows])
 
 
 def log_page(conn: Connection, run_id: str, start: int = 0, limit: int = 1000) -> LogPage:

@@ -150,3 +150,20 @@ async def test_a_series_in_binary_equals_its_json(engine: Engine, tmp_path: Path
     assert steps.tolist() == as_json["steps"]
     assert times.tolist() == as_json["times"]
     assert values.tolist() == as_json["values"]
+
+
+async def test_nan_and_infinities_are_stored_on_every_database(
+        engine: Engine, tmp_path: Path, aiohttp_client: ClientFactory) -> None:
+    """JSON has no NaN: PostgreSQL's json type refuses it, so arrays are kept in
+    MessagePack; the API renders NaN and infinities as null."""
+    client = await aiohttp_client(make_app(engine, tmp_path))
+    w = RunWriter("iris_1")
+    w.submitted()
+    w.metrics({"curve": [[1.0, float("nan"), float("inf")]], "loss": [float("nan"), 0.5]})
+    await post(client, w.events)
+    curve = await (await client.get("/api/runs/iris_1/metrics/curve")).json()
+    assert curve["points"][0]["value"] == [1.0, None, None]
+    loss = await (await client.get("/api/runs/iris_1/metrics/loss")).json()
+    assert loss["values"] == [None, 0.5]
+    run = await (await client.get("/api/runs/iris_1")).json()
+    assert run["metrics"] == {"loss": 0.5}

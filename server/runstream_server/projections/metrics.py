@@ -10,8 +10,8 @@ from __future__ import annotations
 from array import array
 from typing import Any, ClassVar, cast
 
+import msgspec
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Column,
     Float,
@@ -26,7 +26,9 @@ from runstream.events import MetricsLogged, MetricValue, run_id_of
 from runstream_server.database import metadata
 from runstream_server.projections.base import AppendProjection, Applied
 
-__all__ = ["MetricChunksProjection", "MetricValuesProjection", "split_points"]
+__all__ = [
+    "MetricChunksProjection", "MetricValuesProjection", "split_points", "value_decoder",
+]
 
 metric_chunks = Table(
     "metric_chunks",
@@ -55,10 +57,16 @@ metric_values = Table(
     Column("step", BigInteger, nullable=False),
     Column("time", Float, nullable=False),
     Column("kind", String(10), nullable=False),  # "array" | "string"
-    Column("value", JSON, nullable=False),
+    # MessagePack, not JSON: arrays may hold NaN and infinities, which JSON (and so
+    # PostgreSQL's json type) cannot.
+    Column("value", LargeBinary, nullable=False),
     Column("position", BigInteger, nullable=False),
     Index("ix_metric_values_run_name", "run_id", "name", "id"),
 )
+
+
+value_encoder = msgspec.msgpack.Encoder()
+value_decoder = msgspec.msgpack.Decoder(MetricValue)
 
 
 def split_points(
@@ -112,7 +120,7 @@ class MetricChunksProjection(AppendProjection):
 
 class MetricValuesProjection(AppendProjection):
     name: ClassVar[str] = "metric_values"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (metric_values,)
 
     def rows(self, item: Applied) -> list[dict[str, Any]]:
@@ -123,7 +131,8 @@ class MetricValuesProjection(AppendProjection):
         _, other = split_points(payload)
         return [
             {"run_id": run_id, "name": name, "step": step, "time": t,
-             "kind": "array" if isinstance(v, list) else "string", "value": v,
+             "kind": "array" if isinstance(v, list) else "string",
+             "value": value_encoder.encode(v),
              "position": item.event.position}
             for name, step, t, v in other
         ]
