@@ -25,10 +25,9 @@ class RunsAsOf(msgspec.Struct):
 
 
 def fold_runs(conn: Connection, until: int) -> dict[str, RunView]:
-    """Every run's view as of ``until``, numbered as the live projection numbers them
-    (a project's runs count up in log order)."""
+    """Every run's view as of ``until``, numbered as the live projection numbers them:
+    a project's runs by submission time (ties by id), among the runs that exist."""
     views: dict[str, RunView] = {}
-    numbers: dict[str, int] = {}
     after = 0
     while after < until:
         page = read_events(conn, after, limit=PAGE, until=until)
@@ -39,15 +38,17 @@ def fold_runs(conn: Connection, until: int) -> dict[str, RunView]:
             payload = event.payload() if run_id else None
             if run_id is None or payload is None:
                 continue  # not about a run, or a type this server does not know
-            before = views.get(run_id)
-            view = apply(before, event, payload)
-            if view is None:
-                continue
-            if before is None:
-                numbers[view.project] = numbers.get(view.project, 0) + 1
-                view.number = numbers[view.project]
-            views[run_id] = view
+            view = apply(views.get(run_id), event, payload)
+            if view is not None:
+                views[run_id] = view
         after = page[-1].position
+    by_project: dict[str, list[RunView]] = {}
+    for view in views.values():
+        by_project.setdefault(view.project, []).append(view)
+    for runs in by_project.values():
+        runs.sort(key=lambda v: (v.submitted or 0.0, v.run_id))
+        for number, view in enumerate(runs, start=1):
+            view.number = number
     return views
 
 

@@ -47,7 +47,9 @@ def _finish(chart: Any, dataset: str, kind: ChartKind, title: str) -> dict[str, 
         labelFontSize=11, titleFontSize=11, grid=True, gridColor="#eef0f3",
     ).configure_title(fontSize=13, anchor="start").to_dict()
     spec.pop("datasets", None)
-    spec["autosize"] = {"type": "fit-x", "contains": "padding"}
+    # Re-lay out when data arrives (axis labels change width): "resize" is needed
+    # because rows are streamed in after the spec is embedded empty.
+    spec["autosize"] = {"type": "fit-x", "contains": "padding", "resize": True}
     spec["usermeta"] = {"runstream": {"kind": kind, "dataset": dataset, "key": "run_id"}}
     return spec
 
@@ -85,8 +87,9 @@ def status_chart() -> dict[str, Any]:
                                                     range=[STATUS_COLORS[s] for s in domain]),
                         legend=alt.Legend(orient="top", title=None)),
         opacity=alt.condition(IS_HIGHLIGHTED, alt.value(1.0), alt.value(0.75)),
-        stroke=alt.condition(IS_HIGHLIGHTED, alt.value(HIGHLIGHT), alt.value(None)),
-        strokeWidth=alt.condition(IS_HIGHLIGHTED, alt.value(3), alt.value(0)),
+        # Outlined in black: an orange outline would read as "canceled".
+        stroke=alt.condition(IS_HIGHLIGHTED, alt.value("#222"), alt.value(None)),
+        strokeWidth=alt.condition(IS_HIGHLIGHTED, alt.value(2), alt.value(0)),
         tooltip=_tooltip(alt.Tooltip("duration:Q", title="duration (s)", format=".1f")),
     ).add_params(_highlight())
     return _finish(chart, "runs", "status", "status and duration")

@@ -1,0 +1,92 @@
+// The model registry: models, their versions, where each came from, and downloads.
+
+import { useEffect, useState } from "react";
+import type { ModelDetail, ModelSummary } from "../api/types";
+import { useModel } from "../app/context";
+import { linkHandler, paths } from "../app/router";
+import { fmtSize, fmtTime } from "../lib/format";
+import { useObservable } from "../state/observable";
+
+function useRefetch<T>(path: string): T | null {
+  const model = useModel();
+  useObservable(model.runs); // model.version_created arrives on the jobs feed
+  const tick = model.runs.modelEvents;
+  const [data, setData] = useState<T | null>(null);
+  useEffect(() => {
+    let ok = true;
+    model.api.get<T>(path).then((d) => ok && setData(d), (err: unknown) => model.errors.report(err, "models"));
+    return () => {
+      ok = false;
+    };
+  }, [model, path, tick]);
+  return data;
+}
+
+export function Models() {
+  const models = useRefetch<ModelSummary[]>("/api/models");
+  return (
+    <div className="page">
+      <h1>Models</h1>
+      {!models ? <p className="muted">loading…</p> : models.length === 0 ? (
+        <p className="muted">No models yet. Promote a run's output from its details page.</p>
+      ) : (
+        <table className="grid" data-testid="models">
+          <thead>
+            <tr><th>model</th><th>latest version</th><th>versions</th><th>updated</th></tr>
+          </thead>
+          <tbody>
+            {models.map((m) => (
+              <tr key={m.name} data-model={m.name}>
+                <td><a href={paths.model(m.name)} onClick={linkHandler(paths.model(m.name))}>{m.name}</a></td>
+                <td className="num">{m.latest}</td>
+                <td className="num">{m.versions}</td>
+                <td>{fmtTime(m.updated)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
+
+export function ModelPage({ name }: { name: string }) {
+  const model = useModel();
+  const detail = useRefetch<ModelDetail>(`/api/models/${encodeURIComponent(name)}`);
+  const numbers = new Map(model.runs.runs().map((r) => [r.run_id, r.number]));
+  return (
+    <div className="page">
+      <h1>Model {name}</h1>
+      <p><a href={paths.models()} onClick={linkHandler(paths.models())}>← all models</a></p>
+      {!detail ? <p className="muted">loading…</p> : (
+        <table className="grid" data-testid="versions">
+          <thead>
+            <tr><th>version</th><th>source run</th><th>file</th><th>created</th><th>sha256</th><th>size</th><th /></tr>
+          </thead>
+          <tbody>
+            {[...detail.versions].reverse().map((v) => (
+              <tr key={v.version} data-version={v.version}>
+                <td className="num">{v.version}</td>
+                <td>
+                  <a href={paths.run(v.run_id)} onClick={linkHandler(paths.run(v.run_id))}>
+                    {numbers.has(v.run_id) ? `#${numbers.get(v.run_id)} ` : ""}<code>{v.run_id}</code>
+                  </a>
+                </td>
+                <td>{v.path}</td>
+                <td>{fmtTime(v.created)}</td>
+                <td><code title={v.sha256}>{v.sha256.slice(0, 12)}</code></td>
+                <td className="num">{fmtSize(v.size)}</td>
+                <td>
+                  <a className="button" download
+                    href={model.api.href(`/api/models/${encodeURIComponent(name)}/versions/${v.version}/download`)}>
+                    Download
+                  </a>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,127 @@
+// Run details: number, status and properties at the top; metrics, charts, images
+// and outputs; the output log (live); the audit trail; a replay.
+
+import type { RunView } from "../../api/types";
+import { useModel } from "../../app/context";
+import { linkHandler, paths } from "../../app/router";
+import { LiveLog } from "../../components/LiveLog";
+import { StatusBadge } from "../../components/StatusBadge";
+import { fmtDuration, fmtTime, fmtValue } from "../../lib/format";
+import { Audit } from "./Audit";
+import { ArrayChart, SeriesChart } from "./MetricCharts";
+import { Images, Outputs, useArtifacts } from "./Outputs";
+import { Replay } from "./Replay";
+import { useLiveRun, type LiveRun } from "./useLiveRun";
+
+const TABS = [
+  ["overview", "Overview"],
+  ["log", "Driver log"],
+  ["audit", "Audit"],
+  ["replay", "Replay"],
+] as const;
+
+export function RunPage({ runId, tab }: { runId: string; tab: string }) {
+  const model = useModel();
+  const live = useLiveRun(runId);
+  const { view } = live;
+  const active = TABS.some(([k]) => k === tab) ? tab : "overview";
+  if (live.missing) return <div className="page"><h1>Run {runId}</h1><p className="error-text">{live.missing}</p></div>;
+  if (!view) return <div className="page"><p className="muted">loading…</p></div>;
+
+  const review = (action: "archive" | "restore") =>
+    model.api.post<RunView>(`/api/runs/${encodeURIComponent(runId)}/${action}`)
+      .then((v) => { live.setView(v); model.runs.rebase(v); },
+            (err: unknown) => model.errors.report(err, action));
+
+  return (
+    <div className="page run-page" data-run-id={runId}>
+      <div className="run-head">
+        <h1>Run #{view.number}</h1>
+        <StatusBadge status={view.status} />
+        <span className="muted">{view.project}</span>
+        {view.archived && <span className="tag">archived</span>}
+        <span className="spacer" />
+        <button type="button" onClick={() => void review(view.archived ? "restore" : "archive")}>
+          {view.archived ? "Restore" : "Archive"}
+        </button>
+      </div>
+      <nav className="tabs">
+        {TABS.map(([key, title]) => (
+          <a key={key} href={paths.run(runId, key)} className={active === key ? "active" : ""}
+            onClick={linkHandler(paths.run(runId, key))}>{title}</a>
+        ))}
+      </nav>
+      {active === "overview" && <Overview live={live} view={view} />}
+      {active === "log" && <div className="log-tab"><LiveLog runId={runId} /></div>}
+      {active === "audit" && <Audit runId={runId} tick={view.position} />}
+      {active === "replay" && <Replay run={view} />}
+    </div>
+  );
+}
+
+export function Properties({ view }: { view: RunView }) {
+  const rows: [string, React.ReactNode][] = [
+    ["Status", <StatusBadge key="s" status={view.status} />],
+    ["Start time", fmtTime(view.started ?? view.submitted)],
+    ["Duration", fmtDuration(view.duration)],
+    ["Run id", <code key="id">{view.run_id}</code>],
+    ["Target", view.target],
+    ["Script", view.script],
+    ["Arguments", view.args.join(" ") || "—"],
+    ["Code snapshot", view.snapshot ? <code key="snap" title={view.snapshot}>{view.snapshot.slice(0, 12)}</code> : "—"],
+    ["User", view.user || "—"],
+    ["Host", view.host || "—"],
+    ["Exit code", view.exit_code ?? "—"],
+  ];
+  if (view.reason) rows.push(["Reason", view.reason]);
+  return (
+    <dl className="props" data-testid="properties">
+      {rows.map(([k, v]) => (
+        <div key={k}><dt>{k}</dt><dd>{v}</dd></div>
+      ))}
+    </dl>
+  );
+}
+
+function Overview({ live, view }: { live: LiveRun; view: RunView }) {
+  const artifacts = useArtifacts(view.run_id, live.artifacts);
+  const names = live.names;
+  const refs = [{ run_id: view.run_id, label: `#${view.number}` }];
+  const metrics = Object.entries(view.metrics).sort(([a], [b]) => a.localeCompare(b));
+  return (
+    <div className="overview">
+      <div className="overview-top">
+        <section>
+          <h3>Properties</h3>
+          <Properties view={view} />
+        </section>
+        <section>
+          <h3>Metrics</h3>
+          {metrics.length === 0 ? <p className="muted">No metrics logged yet.</p> : (
+            <table className="grid metrics" data-testid="metrics">
+              <tbody>
+                {metrics.map(([k, v]) => (
+                  <tr key={k} data-metric={k}><th>{k}</th><td className="num">{fmtValue(v)}</td></tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {names && names.arrays.length > 0 && (
+            <p className="muted">Arrays: {names.arrays.join(", ")}</p>
+          )}
+        </section>
+      </div>
+      {names && (names.arrays.length > 0 || names.scalars.length > 0) && (
+        <section>
+          <h3>Charts</h3>
+          <div className="charts">
+            {names.arrays.map((m) => <ArrayChart key={m} metric={m} runs={refs} live={live.live} />)}
+            {names.scalars.map((m) => <SeriesChart key={m} metric={m} runs={refs} live={live.live} minPoints={2} />)}
+          </div>
+        </section>
+      )}
+      {artifacts && <Images run={view} artifacts={artifacts} />}
+      {artifacts && <Outputs run={view} artifacts={artifacts} />}
+    </div>
+  );
+}
