@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select, text
 
 from runstream.events import Envelope, RunArchived, RunRestored, new_event, review_stream
 from runstream_server.database import metadata
@@ -120,14 +120,18 @@ def test_a_changed_projection_version_is_rebuilt_at_start(engine: Engine) -> Non
     with engine.begin() as conn:
         projector.apply(conn, append(conn, w.events).stored)
     before = snapshot(engine)
+    with engine.begin() as conn:  # the view as an older version shaped it
+        conn.execute(text("DROP INDEX ix_runs_project_submitted"))
 
-    class RunsV2(RunsProjection):
+    class RunsNext(RunsProjection):
         version = RunsProjection.version + 1
 
-    projections = [RunsV2() if p.name == "runs" else p for p in Projector().projections]
+    projections = [RunsNext() if p.name == "runs" else p for p in Projector().projections]
     rebuilt = Projector(projections).prepare(engine)
     assert rebuilt == ["runs"]
     assert snapshot(engine) == before
+    indexes = {i["name"] for i in inspect(engine).get_indexes("runs")}
+    assert "ix_runs_project_submitted" in indexes  # the new shape, not just new rows
 
 
 def without_positions(views: dict[str, list[tuple[Any, ...]]],

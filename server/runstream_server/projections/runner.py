@@ -123,10 +123,12 @@ class Projector:
                 progress: Progress | None = None) -> None:
         """Throw the views away and fold them again from position 0."""
         targets = [p for p in self.projections if names is None or p.name in names]
+        tables = [t for p in targets for t in p.tables]
         with engine.begin() as conn:
-            for projection in targets:
-                for table in projection.tables:
-                    conn.execute(delete(table))
+            # Dropped and created again, not emptied: a new version may change the
+            # view's columns or indexes.
+            metadata.drop_all(conn, tables=tables)
+            metadata.create_all(conn, tables=tables)
             conn.execute(delete(positions_table).where(
                 positions_table.c.name.in_([p.name for p in targets])))
             conn.execute(positions_table.insert(), [

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     Connection,
     Float,
+    Index,
     Integer,
     String,
     Table,
@@ -73,6 +74,8 @@ runs_table = Table(
     Column("log_lines", Integer, nullable=False),
     Column("artifacts", Integer, nullable=False),
     Column("position", Integer, nullable=False),
+    # Numbering finds a project's latest run by submission time without a scan.
+    Index("ix_runs_project_submitted", "project", "submitted", "run_id"),
 )
 
 
@@ -163,7 +166,7 @@ _NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 class RunsProjection:
     name: ClassVar[str] = "runs"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (runs_table,)
 
     def handle(self, conn: Connection, batch: Sequence[Applied]) -> None:
@@ -200,6 +203,17 @@ class RunsProjection:
         key = (run.submitted or 0.0, run.run_id)
         near = {rid: v for rid, v in views.items()
                 if v is not None and v.project == run.project and rid != run.run_id}
+        latest = conn.execute(
+            select(t.number, t.submitted, t.run_id).where(t.project == run.project)
+            .order_by(t.submitted.desc(), t.run_id.desc()).limit(1)).first()
+        candidates = [(v.submitted or 0.0, v.run_id, v.number) for v in near.values()]
+        if latest is not None:
+            candidates.append((latest.submitted or 0.0, latest.run_id, latest.number))
+        if not candidates or max(candidates)[:2] < key:
+            # The usual case: the newest run of its project. Numbers are 1…N, so the
+            # last run's number + 1 (stored or pending in this batch, whichever is later).
+            run.number = max((c[2] for c in candidates), default=0) + 1
+            return
         before_me = or_(t.submitted < key[0], and_(t.submitted == key[0], t.run_id < key[1]))
         stored = conn.execute(
             select(func.count()).select_from(runs_table)
