@@ -9,7 +9,7 @@ from contextlib import AsyncExitStack
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from sqlalchemy import Engine
 
 from runstream_server.api import asof, charts, docs, ingest, models, runs
@@ -71,7 +71,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         app.router.add_route(route.method, route.path, route.handler)
     _static(app, settings.static_dir or STATIC)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_close_sockets)
     return app
+
+
+async def _close_sockets(app: web.Application) -> None:
+    for ws in set(app[services_key].sockets):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from sqlalchemy import Engine
@@ -26,6 +27,8 @@ class Services:
     hub: Hub
     blobs: LocalBlobStore
     log: EventLog
+    # Open websockets, closed at shutdown so that stopping never waits on a browser.
+    sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)
 
 
 services_key = web.AppKey("services", Services)

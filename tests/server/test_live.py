@@ -138,3 +138,25 @@ async def test_a_slow_client_is_dropped_without_stalling_the_others() -> None:
     assert positions == list(range(1, 11))
     for t in tasks:
         t.cancel()
+
+
+def test_stopping_the_server_closes_websockets_at_once(server: Any) -> None:
+    import time
+
+    import websockets
+
+    async def connect_then_stop() -> tuple[int | None, float]:
+        async with websockets.connect(server.url.replace("http", "ws") + "/api/ws") as ws:
+            await ws.send(json.dumps({"subscribe": "jobs", "after": 0}))
+            await ws.recv()  # the live marker: subscribed
+            started = time.monotonic()
+            await asyncio.to_thread(server.stop)
+            try:
+                await ws.recv()
+            except websockets.ConnectionClosed as closed:
+                return (closed.rcvd.code if closed.rcvd else None), time.monotonic() - started
+        return None, 0.0
+
+    code, took = asyncio.run(connect_then_stop())
+    assert code == 1001  # going away: the client reconnects to the next server
+    assert took < 5

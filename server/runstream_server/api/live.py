@@ -29,6 +29,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     svc = services(request)
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=1 << 20)
     await ws.prepare(request)
+    svc.sockets.add(ws)
 
     async def backlog(flt: TopicFilter, after: int) -> list[StoredEvent]:
         def run() -> list[StoredEvent]:

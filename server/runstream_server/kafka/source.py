@@ -113,6 +113,10 @@ class KafkaSource:
 
     def _run(self) -> None:
         consumer = self.consumer()
+        # Know the topic's partitions before the first join: a leader that assigns
+        # without them must rejoin at once, and kafka-python 3.0 can then hang in
+        # the second assignment (the member stops heartbeating and never consumes).
+        consumer.partitions_for_topic(self.settings.topic)
         consumer.subscribe([self.settings.topic])
         try:
             while not self._stop.is_set():

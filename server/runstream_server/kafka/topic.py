@@ -1,4 +1,5 @@
-"""The event topic: created at start when missing, with infinite retention."""
+"""The event topic: created at start when missing, with infinite retention and room
+for large records."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ __all__ = ["ensure_topic"]
 
 log = logging.getLogger(__name__)
 
+# A record is one batch of a stream's events: an HTTP post of up to a few MB, or an
+# agent's batch. Kafka's default (message.max.bytes, 1 MiB) is less than one
+# 50,000-point metrics event; 16 MiB matches the producers' and consumers' limits.
+MAX_RECORD_BYTES = 16 << 20
+
 
 def ensure_topic(settings: KafkaSettings) -> None:
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="runstream-admin")
@@ -20,7 +26,8 @@ def ensure_topic(settings: KafkaSettings) -> None:
         if settings.topic in admin.list_topics():
             return
         topic = NewTopic(settings.topic, num_partitions=settings.partitions, replication_factor=1,
-                         topic_configs={"retention.ms": "-1", "retention.bytes": "-1"})
+                         topic_configs={"retention.ms": "-1", "retention.bytes": "-1",
+                                        "max.message.bytes": str(MAX_RECORD_BYTES)})
         try:
             admin.create_topics([topic])
             log.info("created topic %s with %d partitions", settings.topic, settings.partitions)
