@@ -2,40 +2,217 @@
 HTTP path, on the same machine in the same run. Prints figures; decides nothing.
 
     scripts/services/kafka start
-    python bench/kafka_ingest.py [--points 1000000] [--per-event 10000] [--runs 4]
+    python bench/kafka_ingest.py [--points 1000000] [--per-event 10000] [--runs 2]
+                                 [--compression gzip] [--lines 200] [--sdk-points 0]
 
-The agent side sends each stream's batches as Kafka records (key = stream, value =
-an encoded batch, as runstream's Kafka sink does) with an idempotent, acks=all
-producer; the clock stops when every run's series is complete on the server.
+1. ingest, the agent's own path: for each run, a spool, a stream writer and a shipper
+   with the sink under test (``KafkaSink`` or ``HttpSink``), as ``runstream submit``
+   wires them, one run per thread. Pre-encoded ``metrics.logged`` payloads of
+   ``--per-event`` points are appended to the spool (one fsync'd append each, as the
+   agent appends what the SDK sends); the shipper sends what accumulated. The clock
+   runs from the first append until the server has applied every event (queryable);
+   "on the topic" is when every shipper had its last batch confirmed.
+2. print-to-server latency: a script under ``runstream submit`` prints its clock
+   every 50 ms; the time until each line is readable over the API (median, p99;
+   includes ~2 ms of polling), through Kafka and over HTTP.
+3. with ``--sdk-points N``: a script logging N points one call at a time under
+   ``runstream submit``, until all are queryable, through Kafka and over HTTP.
+
+The broker started by ``scripts/services/kafka`` runs with C1 only (fast start,
+little CPU); ``RUNSTREAM_KAFKA_JVM_OPTS= scripts/services/kafka start`` gives it the
+full JIT. On a 2-core machine the broker, the server and the bench share the cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
+import subprocess
 import sys
 import tempfile
+import textwrap
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import make_batches, start_server  # noqa: E402
-from runstream.client import Client  # noqa: E402
-from runstream_server.kafka import KafkaSettings  # noqa: E402
-from runstream_server.kafka.log import producer  # noqa: E402
+from bench.sdk_agent import LATENCY, THROUGHPUT  # noqa: E402
+from runstream.client import ApiError, Client, ServerUnreachable  # noqa: E402
+from runstream.codec import encode_payload  # noqa: E402
+from runstream.events import MetricsLogged, RunSubmitted, run_stream  # noqa: E402
+from runstream.httpsink import HttpSink  # noqa: E402
+from runstream.kafkasink import KafkaSink  # noqa: E402
+from runstream.shipper import Shipper  # noqa: E402
+from runstream.sink import Sink  # noqa: E402
+from runstream.spool import Spool  # noqa: E402
+from runstream.writer import StreamWriter  # noqa: E402
+
+Item = tuple[str, int, bytes, float]
 
 
-def wait_complete(client: Client, events: int, timeout: float = 300) -> None:
+def start_server(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "runstream_agent.cli", "server", "--port",
+                             str(port), "--data-dir", str(data_dir)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = Client(f"http://127.0.0.1:{port}", timeout=2)
+    for _ in range(600):
+        try:
+            client.get_json("/api")
+            return proc
+        except ServerUnreachable:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+def payloads(run: str, points: int, per_event: int) -> list[Item]:
+    """The run's events as the agent's writer gets them: encoded payloads."""
+    import random
+
+    rng = random.Random(0)
+    now = time.time()
+    items: list[Item] = [(RunSubmitted.TYPE, RunSubmitted.VERSION,
+                          encode_payload(RunSubmitted(project="bench", script="b.py")), now)]
+    for step in range(0, points, per_event):
+        n = min(per_event, points - step)
+        batch = MetricsLogged(names=["loss"], index=[0] * n, steps=list(range(step, step + n)),
+                              times=[now + i * 1e-3 for i in range(n)],
+                              values=[rng.random() for _ in range(n)])
+        items.append((batch.TYPE, batch.VERSION, encode_payload(batch), now))
+    return items
+
+
+def wait_applied(client: Client, events: int, timeout: float = 600) -> float:
     """Until the server has applied ``events`` events (a cheap status call, so that
-    waiting does not load the server being measured)."""
+    waiting does not load the server being measured); returns when."""
     deadline = time.monotonic() + timeout
     while client.get_json("/api")["position"] < events:
         if time.monotonic() > deadline:
             raise SystemExit(f"not all {events} events applied after {timeout} s")
+        time.sleep(0.005)
+    return time.perf_counter()
+
+
+def ship(spool_root: Path, run: str, items: list[Item], sink: Sink,
+         done: list[float]) -> None:
+    """What ``runstream submit`` does with a run's events: spool, then ship."""
+    spool = Spool.create(spool_root, run_stream(run))
+    shipper = Shipper(spool, sink).start()
+    writer = StreamWriter(spool, shipper.notify)
+    for item in items:
+        writer.append_encoded([item])
+    spool.mark_finished()
+    assert shipper.drain(timeout=600), shipper.error or "not delivered"
+    done.append(time.perf_counter())
+    shipper.close()
+    spool.close()
+    sink.close()
+
+
+def ingest(mode: str, args: argparse.Namespace, make_sink: Callable[[str], Sink],
+           server_env: dict[str, str]) -> tuple[float, float]:
+    runs = [f"bench_{uuid.uuid4().hex[:6]}_{i}" for i in range(args.runs)]
+    items = {r: payloads(r, args.points, args.per_event) for r in runs}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(Path(tmp) / "server", args.port, server_env)
+        try:
+            url = f"http://127.0.0.1:{args.port}"
+            client = Client(url)
+            done: list[float] = []
+            threads = [threading.Thread(target=ship, args=(Path(tmp) / "spool", r, items[r],
+                                                           make_sink(url), done))
+                       for r in runs]
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            applied = wait_applied(client, sum(len(v) for v in items.values()))
+            for t in threads:
+                t.join()
+            for run in runs:  # and the series really are complete
+                got = client.get_json(f"/api/runs/{run}/metrics/loss", format="json")
+                assert len(got["steps"]) == args.points, (mode, len(got["steps"]))
+        finally:
+            server.terminate()
+            server.wait()
+    total = args.points * args.runs
+    return total / (max(done) - started), total / (applied - started)
+
+
+def latency(folder: Path, env: dict[str, str], lines: int) -> tuple[float, float, float]:
+    (folder / "latency.py").write_text(textwrap.dedent(LATENCY))
+    proc = subprocess.Popen([sys.executable, "-m", "runstream_agent.cli", "submit",
+                             "latency.py", str(lines)], cwd=folder, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    run_id = proc.stdout.readline().split()[1]
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
+    client = Client(env["RUNSTREAM_URL"])
+    seen: list[float] = []
+    while len(seen) < lines:
+        try:
+            page = client.get_json(f"/api/runs/{run_id}/logs", start=len(seen))
+        except ApiError:
+            continue
+        now = time.time()
+        seen += [now - float(text) for *_rest, text in page["lines"]]
+        time.sleep(0.002)
+    proc.wait()
+    ordered = sorted(seen)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(seen), p99, ordered[-1]
+
+
+def sdk_throughput(folder: Path, env: dict[str, str], points: int) -> float:
+    """A script logging ``points`` one call at a time under ``runstream submit``:
+    points/s until all are queryable on the server."""
+    import json
+
+    (folder / "throughput.py").write_text(textwrap.dedent(THROUGHPUT))
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "runstream_agent.cli", "submit",
+                          "throughput.py", str(points)], cwd=folder, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    run_id = json.loads(next(line for line in out.splitlines() if line.startswith("{")))["run_id"]
+    client = Client(env["RUNSTREAM_URL"])
+    while True:
+        try:
+            got = client.get_json(f"/api/runs/{run_id}/metrics/loss")
+            if len(got["steps"]) == points:
+                break
+        except ApiError:
+            pass
         time.sleep(0.01)
+    return points / (time.perf_counter() - started)
+
+
+def end_to_end(args: argparse.Namespace, mode: str) -> dict[str, object]:
+    """Latency (and optionally SDK throughput) through real ``runstream submit`` runs."""
+    figures: dict[str, object] = {}
+    topic = f"bench.{uuid.uuid4().hex[:8]}"
+    kafka_env = {"RUNSTREAM_KAFKA": args.kafka, "RUNSTREAM_KAFKA_TOPIC": topic} \
+        if mode == "kafka" else {}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = {k: v for k, v in os.environ.items()
+                if k not in ("RUNSTREAM_AGENT_SOCKET", "RUNSTREAM_KAFKA")}
+        server = start_server(Path(tmp) / "server", args.port, {**base, **kafka_env})
+        folder = Path(tmp) / "bench"
+        folder.mkdir()
+        env = {**base, **kafka_env, "RUNSTREAM_URL": f"http://127.0.0.1:{args.port}",
+               "RUNSTREAM_SPOOL_DIR": str(Path(tmp) / "spool")}
+        try:
+            if args.lines:
+                figures["latency"] = latency(folder, env, args.lines)
+            if args.sdk_points:
+                figures["sdk"] = sdk_throughput(folder, env, args.sdk_points)
+        finally:
+            server.terminate()
+            server.wait()
+    return figures
 
 
 def main() -> None:
@@ -45,51 +222,46 @@ def main() -> None:
     parser.add_argument("--per-event", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--kafka", default=os.environ.get("RUNSTREAM_KAFKA", "127.0.0.1:59092"))
+    parser.add_argument("--compression", default=None,
+                        help="Kafka producer compression (gzip, or lz4/zstd if installed)")
+    parser.add_argument("--lines", type=int, default=200,
+                        help="lines of the latency run (0: skip it)")
+    parser.add_argument("--sdk-points", type=int, default=0,
+                        help="points of the SDK end-to-end run (0: skip it)")
     parser.add_argument("--port", type=int, default=8896)
     args = parser.parse_args()
-    total = args.points * args.runs
-    runs = [f"bench_{i}" for i in range(args.runs)]
-    bodies = {r: make_batches(r, args.points, args.per_event, 1) for r in runs}
-    figures = {}
+    base = {k: v for k, v in os.environ.items() if k != "RUNSTREAM_KAFKA"}
 
-    for mode in ("kafka", "http"):
-        topic = f"bench.{uuid.uuid4().hex[:8]}"
-        env_kafka = {"RUNSTREAM_KAFKA": args.kafka, "RUNSTREAM_KAFKA_TOPIC": topic} \
-            if mode == "kafka" else {}
-        with tempfile.TemporaryDirectory() as tmp:
-            os.environ.update(env_kafka)
-            server = start_server(Path(tmp), args.port, "")
-            for key in env_kafka:
-                del os.environ[key]
-            try:
-                client = Client(f"http://127.0.0.1:{args.port}")
-                started = time.perf_counter()
-                if mode == "kafka":
-                    prod = producer(KafkaSettings(args.kafka, topic))
-                    for run in runs:
-                        for body in bodies[run]:
-                            prod.send(topic, key=f"run/{run}".encode(), value=body)
-                    prod.flush()
-                    prod.close()
-                else:
-                    for run in runs:
-                        for body in bodies[run]:
-                            client.post_events(body)
-                wait_complete(client, sum(len(b) for b in bodies.values()))
-                elapsed = time.perf_counter() - started
-                for run in runs:  # and the series really are complete
-                    got = client.get_json(f"/api/runs/{run}/metrics/loss")
-                    assert len(got["steps"]) == args.points
-                figures[mode] = total / elapsed
-            finally:
-                server.terminate()
-                server.wait()
-    print(f"{args.runs} runs x {args.points:,} points, {args.per_event:,} points per event")
-    print(f"Kafka: agent producer -> topic -> consumer group -> queryable: "
-          f"{figures['kafka']:12,.0f} points/s")
-    print(f"HTTP:  agent POST -> ingest endpoint -> queryable:              "
-          f"{figures['http']:12,.0f} points/s")
-    print(f"Kafka / HTTP: {figures['kafka'] / figures['http']:.2f}")
+    topic = f"bench.{uuid.uuid4().hex[:8]}"
+    figures = {
+        "kafka": ingest("kafka", args, lambda url: KafkaSink(
+            args.kafka, topic, blobs=HttpSink(Client(url)), compression=args.compression),
+            {**base, "RUNSTREAM_KAFKA": args.kafka, "RUNSTREAM_KAFKA_TOPIC": topic}),
+        "http": ingest("http", args, lambda url: HttpSink(Client(url)), base),
+    }
+    print(f"{args.runs} runs x {args.points:,} points, {args.per_event:,} points per event, "
+          f"through spool + shipper (compression: {args.compression or 'none'})")
+    kafka_sent, kafka = figures["kafka"]
+    _sent, http = figures["http"]
+    print(f"Kafka: agent spool -> KafkaSink -> topic:                     "
+          f"{kafka_sent:12,.0f} points/s")
+    print(f"Kafka: agent spool -> topic -> consumer group -> queryable:   "
+          f"{kafka:12,.0f} points/s")
+    print(f"HTTP:  agent spool -> POST -> ingest endpoint -> queryable:   "
+          f"{http:12,.0f} points/s")
+    print(f"Kafka / HTTP (queryable): {kafka / http:.2f}")
+    if args.lines or args.sdk_points:
+        for mode in ("kafka", "http"):
+            got = end_to_end(args, mode)
+            name = "Kafka" if mode == "kafka" else "HTTP "
+            if "latency" in got:
+                median, p99, worst = got["latency"]  # type: ignore[misc]
+                print(f"{name} print-to-server latency over {args.lines} lines: median "
+                      f"{median * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+                      f"max {worst * 1000:.1f} ms")
+            if "sdk" in got:
+                print(f"{name} SDK log() calls under submit -> queryable: "
+                      f"{got['sdk']:12,.0f} points/s")
 
 
 if __name__ == "__main__":

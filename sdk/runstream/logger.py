@@ -231,9 +231,11 @@ def get_logger() -> Logger:
     """The process's logger, created on first use from ``RUNSTREAM_*`` variables.
 
     Under ``runstream submit`` it sends to the run agent; run on its own
-    (``python script.py``) it creates a run, sends to ``RUNSTREAM_URL``, keeps
-    what cannot be sent in a spool for ``runstream sync``, and completes the run
-    at exit (failed if an exception ended the script)."""
+    (``python script.py``) it creates a run, sends to ``RUNSTREAM_URL`` (or, when
+    ``RUNSTREAM_KAFKA=host:port`` is set, to that broker's ``RUNSTREAM_KAFKA_TOPIC``,
+    files still to ``RUNSTREAM_URL``), keeps what cannot be sent in a spool for
+    ``runstream sync``, and completes the run at exit (failed if an exception
+    ended the script)."""
     with _default_lock:
         if not _default:
             settings = SdkSettings.from_env()

@@ -3,6 +3,9 @@
 | variable | meaning |
 |---|---|
 | ``RUNSTREAM_URL`` | the server (default ``http://127.0.0.1:8787``) |
+| ``RUNSTREAM_KAFKA`` | ``host:port`` of a Kafka broker: ship events to its topic, not over HTTP |
+| ``RUNSTREAM_KAFKA_TOPIC`` | the event topic (default ``runstream.events``) |
+| ``RUNSTREAM_KAFKA_COMPRESSION`` | ``zstd``, ``lz4`` or ``gzip`` records (default: none) |
 | ``RUNSTREAM_AGENT_SOCKET`` | set by the run agent: the Unix socket to send metrics to |
 | ``RUNSTREAM_RUN_ID`` | set by the run agent: the run this process belongs to |
 | ``RUNSTREAM_PROJECT`` | project name of a standalone run (default: the script's folder) |
@@ -40,6 +43,9 @@ def project_name(folder: Path) -> str:
 class SdkSettings:
     url: str
     spool_dir: Path
+    kafka: str = ""  # a broker: events go to Kafka (blobs still to ``url``)
+    kafka_topic: str = ""  # "" = the default topic
+    kafka_compression: str = ""  # "" = none
     agent_socket: str = ""
     run_id: str = ""
     project: str = ""
@@ -52,6 +58,9 @@ class SdkSettings:
         return cls(
             url=(env.get("RUNSTREAM_URL") or DEFAULT_URL).rstrip("/"),
             spool_dir=default_spool_dir(env),
+            kafka=env.get("RUNSTREAM_KAFKA", "").strip(),
+            kafka_topic=env.get("RUNSTREAM_KAFKA_TOPIC", "").strip(),
+            kafka_compression=env.get("RUNSTREAM_KAFKA_COMPRESSION", "").strip().lower(),
             agent_socket=env.get("RUNSTREAM_AGENT_SOCKET", ""),
             run_id=env.get("RUNSTREAM_RUN_ID", ""),
             project=env.get("RUNSTREAM_PROJECT", ""),

@@ -1,13 +1,16 @@
 """The sink port: where a stream's event batches and blobs go.
 
 Two adapters: the embedded :class:`~runstream.httpsink.HttpSink` (POST to the
-server's ingest endpoint; the default) and, later, a Kafka producer. A test or
-an offline tool can use :class:`~runstream.memorysink.MemorySink`, which keeps
-the same contract in memory. Every adapter passes ``tests/sdk/test_sink_contract.py``.
+server's ingest endpoint; the default) and :class:`~runstream.kafkasink.KafkaSink`
+(records on the event topic; blobs still over HTTP), chosen by :func:`open_sink`.
+A test or an offline tool can use :class:`~runstream.memorysink.MemorySink`,
+which keeps the same contract in memory. Every adapter passes
+``tests/sdk/test_sink_contract.py``.
 
 Contract of ``send``: the batch is the encoded envelopes of *one* stream, in
-seq order. Returning means every event is stored (or was already: resending is
-harmless). Raising says what the caller should do:
+seq order. Returning means every event is stored — by the server, or durably in
+the event log (Kafka), which the server applies — or was already: resending is
+harmless. Raising says what the caller should do:
 
 - :class:`SinkUnavailable`: nothing is known to be stored; retry later, unchanged.
 - :class:`SinkConflict`: the sink expects earlier events (a gap); resend from the
@@ -21,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["Sink", "SinkConflict", "SinkError", "SinkRejected", "SinkUnavailable"]
+__all__ = ["Sink", "SinkConflict", "SinkError", "SinkRejected", "SinkUnavailable", "open_sink"]
 
 
 class SinkError(Exception):
@@ -49,3 +52,24 @@ class Sink(Protocol):
         """Store a file by its sha256; raises SinkRejected if its bytes do not match."""
 
     def close(self) -> None: ...
+
+
+def open_sink(url: str, kafka: str = "", topic: str = "", compression: str = "") -> Sink:
+    """The sink a configuration selects.
+
+    ``kafka`` (``host:port[,…]``, from ``RUNSTREAM_KAFKA`` or a target's ``kafka``
+    key) selects the Kafka sink, producing to ``topic`` (``RUNSTREAM_KAFKA_TOPIC``,
+    default ``runstream.events``) with blobs uploaded to the server at ``url``;
+    without it, batches are POSTed to the server at ``url`` (the default).
+    ``compression`` (``RUNSTREAM_KAFKA_COMPRESSION``: zstd, lz4, gzip; default none)
+    is the producer's."""
+    from runstream.client import Client
+    from runstream.httpsink import HttpSink
+
+    http = HttpSink(Client(url))
+    if not kafka:
+        return http
+    from runstream.kafkasink import DEFAULT_TOPIC, KafkaSink
+
+    return KafkaSink(kafka, topic or DEFAULT_TOPIC, blobs=http,
+                     compression=None if compression in ("", "none") else compression)

@@ -4,8 +4,9 @@ The SDK is then the single writer of ``run/<project>_<epoch ms>``: it writes
 ``run.submitted`` and ``run.started`` when the logger is created, the metrics,
 and ``run.completed`` at exit (``failed`` with the exception's last line when
 an uncaught exception ended the script, ``canceled`` on KeyboardInterrupt).
-Every event goes through a spool; what the server does not acknowledge before
-exit stays there for ``runstream sync``.
+Every event goes through a spool and the sink :func:`~runstream.sink.open_sink`
+selects (HTTP, or Kafka when ``RUNSTREAM_KAFKA`` is set); what it does not
+acknowledge before exit stays there for ``runstream sync``.
 """
 
 from __future__ import annotations
@@ -20,12 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from runstream.client import Client
 from runstream.events import RunCompleted, RunStarted, RunStatus, RunSubmitted, run_stream
-from runstream.httpsink import HttpSink
 from runstream.settings import SdkSettings, project_name
 from runstream.shipper import Shipper
-from runstream.sink import Sink
+from runstream.sink import Sink, open_sink
 from runstream.spool import Spool
 from runstream.writer import StreamWriter
 
@@ -48,14 +47,15 @@ class StandaloneRun:
     """An :class:`~runstream.logger.Outlet` that owns its run's stream."""
 
     def __init__(self, run_id: str, writer: StreamWriter, shipper: Shipper,
-                 patience: float, url: str) -> None:
+                 patience: float, destination: str, owned_sink: Sink | None = None) -> None:
         self.run_id = run_id
         self.status: RunStatus = "completed"
         self.reason = ""
         self._writer = writer
         self._shipper = shipper
         self._patience = patience
-        self._url = url
+        self._destination = destination
+        self._owned_sink = owned_sink
         self._closed = False
 
     @classmethod
@@ -65,7 +65,11 @@ class StandaloneRun:
         folder = script.parent if script is not None and script.is_file() else Path.cwd()
         project = settings.project or project_name(folder)
         run_id, spool = create_run_spool(settings.spool_dir, project)
-        shipper = Shipper(spool, sink or HttpSink(Client(settings.url)))
+        owned = None
+        if sink is None:
+            sink = owned = open_sink(settings.url, settings.kafka, settings.kafka_topic,
+                                     settings.kafka_compression)
+        shipper = Shipper(spool, sink)
         writer = StreamWriter(spool, shipper.notify)
         host = socket.gethostname()
         writer.append([
@@ -74,7 +78,9 @@ class StandaloneRun:
             RunStarted(pid=os.getpid(), host=host),
         ])
         shipper.start()
-        run = cls(run_id, writer, shipper, settings.exit_patience, settings.url)
+        destination = f"Kafka at {settings.kafka}" if settings.kafka else \
+            f"the server at {settings.url}"
+        run = cls(run_id, writer, shipper, settings.exit_patience, destination, owned)
         if hook_exceptions:
             previous = sys.excepthook
 
@@ -114,12 +120,14 @@ class StandaloneRun:
         spool.mark_finished()
         delivered = self._shipper.drain(patience=self._patience)
         self._shipper.close()
+        if self._owned_sink is not None:
+            self._owned_sink.close()
         left = spool.pending
         spool.close()
         if not delivered and left:
-            print(f"runstream: the server at {self._url} did not take {left} events of run "
+            print(f"runstream: {self._destination} did not take {left} events of run "
                   f"{self.run_id}; they are kept in {spool.path}. Send them with "
-                  "`runstream sync` once the server is up.", file=sys.stderr, flush=True)
+                  "`runstream sync` once it is up.", file=sys.stderr, flush=True)
 
 
 def _user() -> str:

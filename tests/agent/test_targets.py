@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+from runstream.settings import SdkSettings
+from runstream_agent.submission import prepare
 from runstream_agent.targets import TargetError, load_target, load_targets
 
 
@@ -31,8 +34,8 @@ def test_an_unknown_target_is_an_error_listing_the_known_ones(tmp_path: Path) ->
 
 
 def test_a_target_this_agent_cannot_run_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "runstream.toml").write_text('[targets.box]\ntype = "docker"\n')
-    with pytest.raises(TargetError, match="type 'docker'"):
+    (tmp_path / "runstream.toml").write_text('[targets.box]\ntype = "slurm"\n')
+    with pytest.raises(TargetError, match="type 'slurm'"):
         load_target(tmp_path, "box")
 
 
@@ -46,3 +49,43 @@ def test_bad_configuration_is_explained(tmp_path: Path, text: str, says: str) ->
     (tmp_path / "runstream.toml").write_text(text)
     with pytest.raises(TargetError, match=says):
         load_targets(tmp_path)
+
+
+def test_a_target_may_name_a_kafka_broker_and_topic(tmp_path: Path) -> None:
+    (tmp_path / "runstream.toml").write_text(
+        '[targets.cluster]\nkafka = "kafka-1:9092"\ntopic = "lab.events"\n'
+        '[targets.http]\nkafka = ""\n')
+    targets = load_targets(tmp_path)
+    assert (targets["cluster"].kafka, targets["cluster"].topic) == ("kafka-1:9092", "lab.events")
+    assert (targets["http"].kafka, targets["http"].topic) == ("", None)
+    assert (targets["local"].kafka, targets["local"].topic) == (None, None)
+
+
+@pytest.mark.parametrize(("text", "says"), [
+    ("[targets.x]\nkafka = 9092\n", "`kafka` must be a string"),
+    ("[targets.x]\ntopic = \"\"\n", "`topic` must be a topic name"),
+])
+def test_bad_kafka_settings_are_explained(tmp_path: Path, text: str, says: str) -> None:
+    (tmp_path / "runstream.toml").write_text(text)
+    with pytest.raises(TargetError, match=says):
+        load_targets(tmp_path)
+
+
+@pytest.mark.parametrize(("table", "env", "expected"), [
+    ("", {}, ("", "")),
+    ("", {"RUNSTREAM_KAFKA": "env:9092", "RUNSTREAM_KAFKA_TOPIC": "t"}, ("env:9092", "t")),
+    ('kafka = "toml:9092"\n', {"RUNSTREAM_KAFKA": "env:9092"}, ("toml:9092", "")),
+    ('kafka = "toml:9092"\ntopic = "lab"\n', {}, ("toml:9092", "lab")),
+    ('kafka = ""\n', {"RUNSTREAM_KAFKA": "env:9092"}, ("", "")),
+])
+def test_the_targets_kafka_key_wins_over_the_environment(
+        tmp_path: Path, table: str, env: dict[str, str], expected: tuple[str, str]) -> None:
+    project = tmp_path / "lab"
+    project.mkdir()
+    (project / "train.py").write_text("print(1)\n")
+    (project / "runstream.toml").write_text(f"[targets.t]\n{table}")
+    settings = SdkSettings.from_env({**env, "RUNSTREAM_SPOOL_DIR": str(tmp_path / "spool")})
+    spec, spool = prepare(project, "train.py", [], "t", settings)
+    spool.close()
+    shutil.rmtree(spec.workdir)
+    assert (spec.kafka, spec.kafka_topic) == expected

@@ -1,9 +1,16 @@
-"""The sink contract: every adapter (memory, HTTP to a real server) behaves the same."""
+"""The sink contract: every adapter (memory, HTTP to a real server, Kafka to a real
+broker consumed by a real Kafka-mode server) behaves the same.
+
+One difference is part of the contract: a sink that only appends to a log (Kafka)
+cannot see another writer's events, so an event at a seq another event holds is
+not refused at send time; the consumer then keeps the first and dead-letters the
+other."""
 
 from __future__ import annotations
 
 import hashlib
 import shutil
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +18,15 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from runstream.client import Client
+from runstream.client import ApiError, Client
 from runstream.codec import encode_batch
-from runstream.events import Envelope, LogLines, RunSubmitted, new_event
+from runstream.events import Envelope, LogLines, RunStarted, RunSubmitted, new_event
 from runstream.httpsink import HttpSink
+from runstream.kafkasink import KafkaSink
 from runstream.memorysink import MemorySink
 from runstream.sink import Sink, SinkConflict, SinkRejected, SinkUnavailable
 from tests.conftest import ServerProcess, free_port
+from tests.kafka_broker import server_group, wait_consumed
 
 STREAM = "run/contract_1"
 
@@ -27,6 +36,8 @@ class Adapter:
     sink: Sink
     stored: Callable[[], list[tuple[int, str]]]  # (seq, type) of what the sink holds
     down: Callable[[], Sink]  # the same kind of sink, unreachable
+    refuses_second_writer: bool = True  # at send time (else the consumer dead-letters)
+    dead_letters: Callable[[], int] = lambda: 0
 
 
 def _memory() -> Adapter:
@@ -40,18 +51,40 @@ def _memory() -> Adapter:
     return Adapter(sink, lambda: [(e.seq, e.type) for e in sink.events.get(STREAM, [])], down)
 
 
+def _server_events(client: Client) -> list[tuple[int, str]]:
+    try:
+        entries = client.get_json("/api/runs/contract_1/events")
+    except ApiError:
+        return []
+    return [(e["seq"], e["type"]) for e in entries if e["stream"] == STREAM]
+
+
+def _dead_http() -> HttpSink:
+    return HttpSink(Client(f"http://127.0.0.1:{free_port()}", timeout=2))
+
+
 def _http(server: ServerProcess) -> Adapter:
     client = server.client()
+    return Adapter(HttpSink(client), lambda: _server_events(client), _dead_http)
+
+
+def _kafka(server: ServerProcess, bootstrap: str, topic: str) -> Adapter:
+    client = server.client()
+    sink = KafkaSink(bootstrap, topic, blobs=HttpSink(client))
 
     def stored() -> list[tuple[int, str]]:
-        try:
-            entries = client.get_json("/api/runs/contract_1/events")
-        except Exception:
-            return []
-        return [(e["seq"], e["type"]) for e in entries if e["stream"] == STREAM]
+        # Stored in Kafka; the server shows it once its consumer group caught up.
+        wait_consumed(bootstrap, topic, server_group(topic))
+        return _server_events(client)
 
-    return Adapter(HttpSink(client), stored,
-                   lambda: HttpSink(Client(f"http://127.0.0.1:{free_port()}", timeout=2)))
+    def dead_letters() -> int:
+        wait_consumed(bootstrap, topic, server_group(topic))
+        return len(client.get_json("/api/dead-letters"))
+
+    def down() -> Sink:
+        return KafkaSink(f"127.0.0.1:{free_port()}", topic, blobs=_dead_http(), timeout=2)
+
+    return Adapter(sink, stored, down, refuses_second_writer=False, dead_letters=dead_letters)
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +94,33 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     server.stop()
 
 
-@pytest.fixture(params=["memory", "http"])
+@pytest.fixture(scope="module")
+def shared_kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path_factory.mktemp("kafka-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "http", pytest.param("kafka", marks=pytest.mark.kafka)])
 def adapter(request: pytest.FixtureRequest) -> Iterator[Adapter]:
     if request.param == "memory":
         yield _memory()
         return
-    server: ServerProcess = request.getfixturevalue("shared_server")
+    if request.param == "kafka":
+        bootstrap: str = request.getfixturevalue("kafka_bootstrap")
+        server = request.getfixturevalue("shared_kafka_server")
+        # An empty server on a topic of its own for each test.
+        topic = f"contract.{uuid.uuid4().hex[:10]}"
+        server.env.update({"RUNSTREAM_KAFKA": bootstrap, "RUNSTREAM_KAFKA_TOPIC": topic,
+                           "RUNSTREAM_KAFKA_PARTITIONS": "2"})
+        server.start()
+        adapter = _kafka(server, bootstrap, topic)
+        yield adapter
+        adapter.sink.close()
+        server.stop()
+        shutil.rmtree(server.data_dir)
+        return
+    server = request.getfixturevalue("shared_server")
     yield _http(server)
     # The next test starts from an empty server: a fresh data dir, same port.
     server.stop()
@@ -110,9 +164,14 @@ def test_a_gap_is_a_conflict_and_stores_nothing(adapter: Adapter) -> None:
 
 def test_another_event_at_a_taken_seq_is_a_conflict(adapter: Adapter) -> None:
     send(adapter.sink, run_events(2))
-    impostor = new_event(STREAM, 1, LogLines(first=0, lines=["other"], times=[1.0], fds=[1]))
-    with pytest.raises(SinkConflict):
+    impostor = new_event(STREAM, 1, RunStarted(pid=1, host="elsewhere"))
+    if adapter.refuses_second_writer:
+        with pytest.raises(SinkConflict):
+            send(adapter.sink, [impostor])
+    else:
         send(adapter.sink, [impostor])
+        assert adapter.dead_letters() == 1
+    assert adapter.stored() == [(0, "run.submitted"), (1, "log.lines")]
 
 
 def test_an_invalid_event_rejects_its_whole_batch(adapter: Adapter) -> None:
