@@ -51,6 +51,8 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     env: dict[str, str] = {}
     workdir: str
     url: str
+    kafka: str = ""  # a broker: events go to its topic (files still to ``url``)
+    kafka_topic: str = ""  # "" = the default topic
     snapshot: str = ""
     user: str = ""
     host: str = ""
@@ -61,7 +63,8 @@ class Agent:
                  echo: Callable[[int, bytes], None] | None = None,
                  progress: Progress | None = None,
                  on_problem: Callable[[str], None] | None = None,
-                 delivery_patience: float = 15.0) -> None:
+                 delivery_patience: float = 15.0,
+                 explain: Callable[[Outcome], Outcome] | None = None) -> None:
         self.spec = spec
         self.spool = spool
         self.sink = sink
@@ -70,6 +73,9 @@ class Agent:
         self._echo = echo
         self._progress = progress
         self._patience = delivery_patience
+        # Told how the script ended before that is recorded; may say more (the docker
+        # target's agent names an OOM kill, which looks like any SIGKILL from here).
+        self._explain = explain
         self.shipper = Shipper(spool, sink, on_problem=on_problem)
         self.writer = StreamWriter(spool, self.shipper.notify)
         self._child: subprocess.Popen[bytes] | None = None
@@ -93,6 +99,8 @@ class Agent:
         finally:
             channel.finish()
             shutil.rmtree(socket_dir, ignore_errors=True)
+        if self._explain is not None:
+            outcome = self._explain(outcome)
         self.duration = time.monotonic() - started
         workdir = Path(spec.workdir)
         try:

@@ -2,8 +2,9 @@
 
 Started by :func:`runstream_agent.submission.launch_detached` as
 ``python -m runstream_agent.detached SPOOL_DIR LOCK_FD``; it runs the run to its
-end, then keeps delivering its events for up to an hour if the server is down
-(what is still undelivered after that waits in the spool for ``runstream sync``).
+end, then keeps delivering its events for up to an hour if the server (or the
+Kafka broker, when the run ships through Kafka) is down; what is still
+undelivered after that waits in the spool for ``runstream sync``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import msgspec
 
-from runstream.client import Client
-from runstream.httpsink import HttpSink
+from runstream.settings import SdkSettings
+from runstream.sink import open_sink
 from runstream.spool import Spool
 from runstream_agent.agent import Agent, RunSpec
 from runstream_agent.submission import SPEC_FILE
@@ -32,9 +33,14 @@ def main(argv: list[str] | None = None) -> int:
     path, lock_fd = Path(args[0]), int(args[1])
     spool = Spool.open(path, lock_fd=lock_fd)
     spec = msgspec.json.decode((path / SPEC_FILE).read_bytes(), type=RunSpec)
-    agent = Agent(spec, spool, HttpSink(Client(spec.url)), delivery_patience=DELIVERY_PATIENCE)
+    sink = open_sink(spec.url, spec.kafka, spec.kafka_topic,
+                     SdkSettings.from_env().kafka_compression)
+    agent = Agent(spec, spool, sink, delivery_patience=DELIVERY_PATIENCE)
     print(f"RunId: {spec.run_id}", flush=True)
-    outcome = agent.run()
+    try:
+        outcome = agent.run()
+    finally:
+        sink.close()
     left = spool.pending
     spool.close()
     print(f"run {spec.run_id} {outcome.status} ({outcome.reason or 'exit code 0'}); "

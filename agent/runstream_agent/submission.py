@@ -62,8 +62,10 @@ def prepare(project_dir: Path, script: str, args: list[str], target_name: str,
     spec = RunSpec(
         run_id=run_id, project=project, script=script_path.relative_to(project_dir).as_posix(),
         args=list(args), target=target.name, python=target.python, env=target.env,
-        workdir=str(workdir), url=settings.url, snapshot=snapshot.sha256, user=_user(),
-        host=socket.gethostname())
+        workdir=str(workdir), url=settings.url,
+        kafka=target.kafka if target.kafka is not None else settings.kafka,
+        kafka_topic=target.topic if target.topic is not None else settings.kafka_topic,
+        snapshot=snapshot.sha256, user=_user(), host=socket.gethostname())
     return spec, spool
 
 

@@ -9,8 +9,22 @@ Targets are tables of the project's ``runstream.toml``::
     type = "local"
     env = { OMP_NUM_THREADS = "8" }
 
-``local`` exists without any configuration. Only the ``local`` type runs here;
-``docker`` targets are run by the docker agent.
+    [targets.cluster]
+    kafka = "kafka-1:9092"      # ship the run's events through this Kafka broker
+    topic = "runstream.events"  # optional; the default topic
+
+    [targets.docker-python]     # runs in a container: see runstream_agent.containers.options
+    type = "docker"
+    image = "python:3.11-slim"
+    requirements = "requirements.txt"
+
+``local`` exists without any configuration. A ``docker`` target's ``python`` is
+the interpreter inside its image (default ``python3``).
+
+Where a run's events go: to the Kafka broker of the target's ``kafka`` key when
+the table has one (``kafka = ""`` forces HTTP), else to ``RUNSTREAM_KAFKA`` when
+that is set, else over HTTP to the server (``RUNSTREAM_URL``, the default).
+Files (``outputs/``, the snapshot) always go to the server over HTTP.
 """
 
 from __future__ import annotations
@@ -21,10 +35,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runstream_agent.containers.options import (
+    DEFAULT_PYTHON,
+    DOCKER_KEYS,
+    DockerOptions,
+    OptionsError,
+    parse_docker_options,
+)
+
 __all__ = ["CONFIG_FILE", "Target", "TargetError", "load_target", "load_targets"]
 
 CONFIG_FILE = "runstream.toml"
-RUNNABLE_TYPES = ("local",)
+RUNNABLE_TYPES = ("local", "docker")
 
 
 class TargetError(ValueError):
@@ -37,6 +59,9 @@ class Target:
     type: str = "local"
     python: str = field(default_factory=lambda: sys.executable)
     env: dict[str, str] = field(default_factory=dict)
+    kafka: str | None = None  # a broker for the events; None: as RUNSTREAM_KAFKA says
+    topic: str | None = None  # None: as RUNSTREAM_KAFKA_TOPIC says (or the default)
+    docker: DockerOptions | None = None  # set for ``type = "docker"``
 
 
 def load_targets(project_dir: Path) -> dict[str, Target]:
@@ -74,17 +99,33 @@ def _target(path: Path, name: str, table: Any, project_dir: Path) -> Target:
     where = f"{path} [targets.{name}]"
     if not isinstance(table, dict):
         raise TargetError(f"{where} must be a table")
-    unknown = set(table) - {"type", "python", "env"}
+    kind = table.get("type", "local")
+    known = {"type", "python", "env", "kafka", "topic"} | (DOCKER_KEYS if kind == "docker"
+                                                           else set())
+    unknown = set(table) - known
     if unknown:
         raise TargetError(f"{where}: unknown keys {', '.join(sorted(unknown))} "
-                          "(known: type, python, env)")
-    kind = table.get("type", "local")
-    python = table.get("python", sys.executable)
+                          f"(known: {', '.join(sorted(known))})")
+    python = table.get("python", DEFAULT_PYTHON if kind == "docker" else sys.executable)
     env = table.get("env", {})
+    kafka = table.get("kafka")
+    topic = table.get("topic")
     if not isinstance(kind, str) or not isinstance(python, str):
         raise TargetError(f"{where}: `type` and `python` must be strings")
+    if kafka is not None and not isinstance(kafka, str):
+        raise TargetError(f"{where}: `kafka` must be a string, e.g. kafka = \"host:9092\"")
+    if topic is not None and (not isinstance(topic, str) or not topic):
+        raise TargetError(f"{where}: `topic` must be a topic name, e.g. "
+                          "topic = \"runstream.events\"")
     if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
         raise TargetError(f"{where}: `env` must be a table of strings, e.g. env = {{ A = \"1\" }}")
-    if "/" in python and not Path(python).is_absolute():
+    docker = None
+    if kind == "docker":
+        try:
+            docker = parse_docker_options(where, table, project_dir)
+        except OptionsError as exc:
+            raise TargetError(str(exc)) from None
+    elif "/" in python and not Path(python).is_absolute():
         python = str((project_dir / python).resolve())
-    return Target(name, kind, python, dict(env))
+    return Target(name, kind, python, dict(env), kafka.strip() if kafka is not None else None,
+                  topic, docker)

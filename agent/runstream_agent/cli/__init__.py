@@ -20,6 +20,8 @@ LAZY_COMMANDS = {
     "replay": ("runstream_server.commands:replay", "Rebuild the views from the event store."),
     "submit": ("runstream_agent.cli.run:submit", "Run a script as a tracked run."),
     "sync": ("runstream_agent.cli.run:sync", "Upload events spooled while offline."),
+    "prepare": ("runstream_agent.cli.containers:prepare",
+                "Build a docker target's image ahead of its runs."),
     "history": ("runstream_agent.cli.history:history",
                 "Runs: list, inspect, compare, download, promote, archive, check out."),
     "asset": ("runstream_agent.cli.registry:asset", "Download a model version by link file."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -9,9 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from runstream.client import ApiError, Client, ServerUnreachable
-from runstream.httpsink import HttpSink
 from runstream.settings import SdkSettings
+from runstream.sink import open_sink
 from runstream_agent.agent import Agent
+from runstream_agent.cli.containers import prepare_container
 from runstream_agent.console import echo, footer, upload_progress
 from runstream_agent.snapshot import SnapshotError
 from runstream_agent.submission import SubmitError, agent_log_dir, launch_detached, prepare
@@ -19,6 +21,8 @@ from runstream_agent.sync import sync_spools
 from runstream_agent.targets import TargetError
 
 __all__ = ["submit", "sync"]
+
+KAFKA_NUMBER_PATIENCE = 3.0  # seconds to wait for the server to number a run sent via Kafka
 
 
 @click.command(context_settings={"ignore_unknown_options": True,
@@ -41,13 +45,25 @@ def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, scr
     in a copy of it with `python -u`; its output is streamed here and to the
     server, its outputs/ files are stored as artifacts. The exit code is the run's.
     Example: runstream submit -c local train.py --alpha 0.5
+
+    \b
+    Events go over HTTP to RUNSTREAM_URL, unless a Kafka broker is configured:
+    the target's `kafka = "host:port"` (and optional `topic`) in runstream.toml,
+    else RUNSTREAM_KAFKA=host:port (and RUNSTREAM_KAFKA_TOPIC). Then they are
+    produced to that topic, which a server in Kafka mode consumes; files still
+    go to RUNSTREAM_URL. RUNSTREAM_KAFKA_COMPRESSION=zstd compresses the records
+    (default: none). Until delivered, events wait in the on-disk spool.
     """
     settings = SdkSettings.from_env()
+    container = prepare_container(project_dir, target)  # a docker target: engine and image
     try:
         spec, spool = prepare(project_dir, script, list(args), target, settings)
     except (TargetError, SubmitError, SnapshotError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"RunId: {spec.run_id}")
+    if container is not None:
+        container.submit(ctx, spec, spool, detach=detach, settings=settings)
+        return
     if detach:
         log = launch_detached(spec, spool, agent_log_dir(settings))
         spool.close()
@@ -56,7 +72,8 @@ def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, scr
         return
     click.echo("")
     client = Client(settings.url)
-    agent = Agent(spec, spool, HttpSink(client), echo=echo, progress=upload_progress,
+    sink = open_sink(spec.url, spec.kafka, spec.kafka_topic, settings.kafka_compression)
+    agent = Agent(spec, spool, sink, echo=echo, progress=upload_progress,
                   delivery_patience=settings.exit_patience)
     try:
         outcome = agent.run()
@@ -66,33 +83,57 @@ def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, scr
         click.echo(f"\nInterrupted; {left} events of run {spec.run_id} wait in the spool. "
                    "Send them with `runstream sync`.", err=True)
         ctx.exit(130)
+    finally:
+        sink.close()
     undelivered = spool.pending
     spool.close()
-    number = _run_number(client, spec.run_id) if agent.delivered else None
+    # Through Kafka, delivered means on the topic: the server numbers the run when
+    # it has consumed it, usually within milliseconds.
+    patience = KAFKA_NUMBER_PATIENCE if spec.kafka else 0.0
+    number = _run_number(client, spec.run_id, patience) if agent.delivered else None
     click.echo(footer(spec.run_id, outcome, agent.duration, number, undelivered))
     ctx.exit(outcome.cli_exit_code)
 
 
-def _run_number(client: Client, run_id: str) -> int | None:
-    try:
-        number = client.get_json(f"/api/runs/{Client.quote(run_id)}").get("number")
-    except (ServerUnreachable, ApiError, ValueError):
-        return None
-    return number if isinstance(number, int) else None
+def _run_number(client: Client, run_id: str, patience: float = 0.0) -> int | None:
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            number = client.get_json(f"/api/runs/{Client.quote(run_id)}").get("number")
+        except ServerUnreachable:
+            return None
+        except (ApiError, ValueError):
+            number = None
+        if isinstance(number, int):
+            return number
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
 
 
 @click.command()
 @click.option("--spool-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="The spool folder (default: RUNSTREAM_SPOOL_DIR or ~/.runstream/spool).")
+@click.option("--kafka", metavar="HOST:PORT", default=None,
+              help="Send the events to this Kafka broker (default: RUNSTREAM_KAFKA; "
+                   "unset: over HTTP to RUNSTREAM_URL).")
+@click.option("--topic", default=None,
+              help="The Kafka topic (default: RUNSTREAM_KAFKA_TOPIC or runstream.events).")
 @click.pass_context
-def sync(ctx: click.Context, spool_dir: Path | None) -> None:
+def sync(ctx: click.Context, spool_dir: Path | None, kafka: str | None,
+         topic: str | None) -> None:
     """Send the events and files that wait in the spools to the server.
 
     Runs whose agent or script is still going are left to it. A run that is
-    delivered in full is removed from the spool."""
+    delivered in full is removed from the spool. Events go over HTTP to
+    RUNSTREAM_URL, or to Kafka with --kafka or RUNSTREAM_KAFKA (a server in Kafka
+    mode takes both); files always go to RUNSTREAM_URL."""
     settings = SdkSettings.from_env()
     root = spool_dir or settings.spool_dir
-    sink = HttpSink(Client(settings.url))
+    kafka = settings.kafka if kafka is None else kafka
+    sink = open_sink(settings.url, kafka, settings.kafka_topic if topic is None else topic,
+                     settings.kafka_compression)
+    destination = f"Kafka at {kafka}" if kafka else settings.url
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True) as progress:
@@ -103,9 +144,12 @@ def sync(ctx: click.Context, spool_dir: Path | None) -> None:
             progress.update(events, total=n_events)
             progress.update(blobs, total=n_bytes, visible=n_bytes > 0)
 
-        reports = sync_spools(root, sink, on_total=on_total,
-                              progress=lambda n: progress.advance(events, n),
-                              blob_progress=lambda n: progress.advance(blobs, n))
+        try:
+            reports = sync_spools(root, sink, on_total=on_total,
+                                  progress=lambda n: progress.advance(events, n),
+                                  blob_progress=lambda n: progress.advance(blobs, n))
+        finally:
+            sink.close()
     if not reports:
         click.echo(f"Nothing to send: no spool in {root}.")
         return
@@ -121,6 +165,6 @@ def sync(ctx: click.Context, spool_dir: Path | None) -> None:
                 f" ({what} sent)" if r.events or r.blobs else ""))
     total = sum(r.events for r in reports)
     files = sum(r.blobs for r in reports)
-    click.echo(f"Sent {total} events and {files} files to {settings.url}.")
+    click.echo(f"Sent {total} events and {files} files to {destination}.")
     if failed:
         ctx.exit(1)

@@ -1,0 +1,100 @@
+"""The host finishing a run's stream after its container is gone.
+
+The agent inside the container is the stream's single writer while the
+container lives. Once the engine has removed the container, the host looks at
+the bind-mounted spool:
+
+- gone (the agent delivered everything and removed it): nothing to do;
+- finished (the agent wrote ``run.completed``): ship what is still undelivered;
+- unfinished (the container was killed, OOM-killed, stopped after its grace, or
+  its agent crashed): the host becomes the writer. It uploads what the script
+  left in ``outputs/``, appends ``run.completed`` with the reason the engine
+  gives, and ships everything left. A container that died before its agent
+  wrote anything gets ``run.submitted`` first, so the failure is on record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from runstream.codec import EventError, decode_batch, decode_payload, join_encoded
+from runstream.events import RunCompleted, RunSubmitted
+from runstream.shipper import Shipper
+from runstream.sink import Sink
+from runstream.spool import Spool
+from runstream.writer import StreamWriter
+from runstream_agent.agent import RunSpec
+from runstream_agent.containers.inside import open_spool
+from runstream_agent.outcome import Outcome
+from runstream_agent.outputs import Progress, upload_outputs
+
+__all__ = ["StreamEnd", "finish_stream"]
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    recorded: Outcome | None  # the run.completed of the stream, when known
+    took_over: bool  # the host wrote the end of the stream
+    delivered: bool  # every event acknowledged
+    undelivered: int  # events left in the spool (for `runstream sync`)
+
+
+def finish_stream(spool_dir: Path, spec: RunSpec, sink: Sink, ending: Outcome, *,
+                  outputs: Path | None, patience: float, progress: Progress | None = None,
+                  on_problem: Callable[[str], None] | None = None) -> StreamEnd:
+    """Complete the stream with ``ending`` if the container did not, and deliver it."""
+    if not (spool_dir / "stream").is_file():
+        with contextlib.suppress(OSError):
+            spool_dir.rmdir()  # emptied by the agent inside, which could not remove its mount
+        return StreamEnd(None, False, True, 0)
+    spool = open_spool(spool_dir)
+    shipper = Shipper(spool, sink, on_problem=on_problem)
+    try:
+        recorded = None if not spool.finished else _last_completed(spool)
+        took_over = not spool.finished
+        shipper.start()
+        if took_over:
+            writer = StreamWriter(spool, shipper.notify)
+            if spool.next_seq == 0:
+                writer.append([RunSubmitted(
+                    project=spec.project, script=spec.script, args=list(spec.args),
+                    target=spec.target, user=spec.user, snapshot=spec.snapshot,
+                    host=spec.host)])
+            try:
+                if outputs is not None:
+                    artifacts = upload_outputs(outputs, sink, spool, progress)
+                    if artifacts:
+                        writer.append(artifacts)
+            finally:
+                writer.append([RunCompleted(status=ending.status, exit_code=ending.exit_code,
+                                            reason=ending.reason)])
+                spool.mark_finished()
+            recorded = ending
+        delivered = shipper.drain(patience=patience)
+    finally:
+        shipper.close()
+        undelivered = spool.pending
+        spool.close()
+    return StreamEnd(recorded, took_over, delivered, undelivered)
+
+
+def _last_completed(spool: Spool) -> Outcome | None:
+    """The ``run.completed`` a finished stream ends with, if still in the spool."""
+    if spool.last_seq < 0:
+        return None
+    try:
+        records = spool.read(spool.last_seq - 1, 1, 1 << 20)
+    except (OSError, ValueError):
+        return None
+    if not records:
+        return None
+    try:
+        payload = decode_payload(decode_batch(join_encoded([records[-1].data]))[0])
+    except EventError:  # an undecodable tail says nothing about the outcome
+        return None
+    if isinstance(payload, RunCompleted):
+        return Outcome(payload.status, payload.exit_code, payload.reason)
+    return None
