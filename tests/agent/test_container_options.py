@@ -148,3 +148,12 @@ def test_a_sigkilled_script_is_named_out_of_memory_only_after_an_oom_kill(
     monkeypatch.setattr("runstream_agent.containers.inside.oom_kills", lambda: 1)
     assert explain(killed) == Outcome("failed", -9, OOM_REASON)
     assert explain(Outcome("failed", 1, "ValueError: x")).reason == "ValueError: x"
+
+
+def test_the_lab_declares_a_docker_target_with_its_requirements() -> None:
+    lab = Path(__file__).resolve().parents[2] / "examples" / "classifying_iris"
+    target = load_target(lab, "docker-python")
+    assert target.type == "docker" and target.docker is not None
+    assert target.docker.requirements == (lab / "requirements.txt",)
+    required = (lab / "requirements.txt").read_text()
+    assert all(name in required for name in ("numpy", "scikit-learn", "matplotlib"))

@@ -22,6 +22,7 @@ import contextlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -33,6 +34,7 @@ from typing import Any
 import msgspec
 
 from runstream.sink import open_sink
+from runstream.spool import SpoolBusy
 from runstream_agent.agent import RunSpec
 from runstream_agent.containers.inside import (
     CONTROL,
@@ -44,7 +46,7 @@ from runstream_agent.containers.inside import (
     ContainerOutcome,
 )
 from runstream_agent.containers.options import DockerOptions
-from runstream_agent.containers.takeover import finish_stream
+from runstream_agent.containers.takeover import StreamEnd, finish_stream
 from runstream_agent.outcome import Outcome
 from runstream_agent.outputs import Progress
 
@@ -91,7 +93,7 @@ class ContainerRun:
         self._inner_patience = inner_patience
         self._compression = compression
         self._progress = progress
-        self._on_problem = on_problem
+        self._on_problem = on_problem or _to_stderr
         self._lock = threading.Lock()
         self._container: Any = None
         self._started = False
@@ -157,6 +159,11 @@ class ContainerRun:
                                     outputs=Path(self.spec.workdir) / "outputs",
                                     patience=self._patience, progress=self._progress,
                                     on_problem=self._on_problem)
+            except SpoolBusy:  # a process still writes it: never a second writer
+                self._on_problem(f"the spool of run {self.spec.run_id} ({self.spool_dir}) is "
+                                 "held by another process; once that ends, `runstream sync` "
+                                 "sends what it holds")
+                end = StreamEnd(None, False, False, 0)
             finally:
                 sink.close()
         finally:
@@ -262,6 +269,8 @@ class ContainerRun:
             self._echo(which, chunk)
 
     def _remove(self, container: Any) -> None:
+        """Remove the container (killing what may still run in it). Should that fail, the
+        spool's lock still keeps the host from writing while its agent lives."""
         from docker.errors import DockerException, NotFound
 
         for attempt in range(5):
@@ -271,7 +280,7 @@ class ContainerRun:
             except NotFound:
                 return
             except DockerException as exc:
-                if attempt == 4 and self._on_problem is not None:
+                if attempt == 4:
                     self._on_problem(f"could not remove the container {container.name}: "
                                      f"{_short(exc)}; remove it with `docker rm -f "
                                      f"{container.name}`")
@@ -289,6 +298,10 @@ class ContainerRun:
         return Outcome("failed", exit_code,
                        f"the run agent in the container exited with code {exit_code} before "
                        "the run ended" + (f": {last}" if last else ""))
+
+
+def _to_stderr(message: str) -> None:
+    print(f"runstream: {message}", file=sys.stderr, flush=True)
 
 
 def _read_report(path: Path) -> ContainerOutcome | None:
