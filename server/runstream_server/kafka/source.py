@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,9 @@ from runstream_server.ledger import Ledger
 __all__ = ["Decoded", "KafkaSource", "apply_records"]
 
 log = logging.getLogger(__name__)
+
+JOIN_PATIENCE = 8.0  # seconds without any assigned partition before joining again
+MAX_REJOINS = 3
 
 
 @dataclass
@@ -112,14 +116,20 @@ class KafkaSource:
             max_poll_interval_ms=300_000)
 
     def _run(self) -> None:
-        consumer = self.consumer()
-        # Know the topic's partitions before the first join: a leader that assigns
-        # without them must rejoin at once, and kafka-python 3.0 can then hang in
-        # the second assignment (the member stops heartbeating and never consumes).
-        consumer.partitions_for_topic(self.settings.topic)
-        consumer.subscribe([self.settings.topic])
+        consumer = self._join()
+        joined, rejoins = time.monotonic(), 0
         try:
             while not self._stop.is_set():
+                if (not consumer.assignment() and rejoins < MAX_REJOINS
+                        and time.monotonic() - joined > JOIN_PATIENCE):
+                    # kafka-python 3.0 can hang in its first group assignment and never
+                    # consume: start over with a fresh member (only early on, so that a
+                    # replica with no partition to own does not churn the group).
+                    log.warning("no partitions assigned after %.0f s; joining again",
+                                JOIN_PATIENCE)
+                    consumer.close()
+                    consumer = self._join()
+                    joined, rejoins = time.monotonic(), rejoins + 1
                 try:
                     self._round(consumer)
                 except (KafkaError, OSError, SQLAlchemyError) as exc:
@@ -131,6 +141,15 @@ class KafkaSource:
                     _rewind(consumer)
         finally:
             consumer.close()
+
+    def _join(self) -> KafkaConsumer:
+        consumer = self.consumer()
+        # Know the topic's partitions before the first join: a leader that assigns
+        # without them must rejoin at once, and kafka-python 3.0 can then hang in
+        # the second assignment (the member stops heartbeating and never consumes).
+        consumer.partitions_for_topic(self.settings.topic)
+        consumer.subscribe([self.settings.topic])
+        return consumer
 
     def _round(self, consumer: KafkaConsumer) -> None:
         batches = consumer.poll(timeout_ms=200)
