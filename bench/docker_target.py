@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,10 @@ from pathlib import Path
 
 from websockets.sync.client import connect as ws_connect
 
-from runstream.client import Client, ServerUnreachable
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.ingest import percentile, start_server
+from runstream.client import Client
 
 TOML = """
 [targets.docker-python]
@@ -53,35 +55,8 @@ LATENCY = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "runstream_agent.cli", "server", "--port",
-                             str(port), "--data-dir", str(data_dir)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = Client(url, timeout=2)
-    for _ in range(300):
-        try:
-            client.get_json("/api")
-            return proc, url
-        except ServerUnreachable:
-            time.sleep(0.05)
-    raise SystemExit("the server did not start")
-
-
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "runstream_agent.cli", *args]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def overhead(folder: Path, env: dict[str, str], runs: int) -> None:

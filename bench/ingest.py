@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -40,22 +41,35 @@ from runstream_server.projections.runner import Projector  # noqa: E402
 from runstream_server.queries import series  # noqa: E402
 
 
-def start_server(data_dir: Path, port: int, database_url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ}
-    if database_url:
-        env["RUNSTREAM_DATABASE_URL"] = database_url
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(data_dir: Path, env: dict[str, str] | None = None,
+                 port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """`runstream server` in a subprocess (on a free port unless given); waits until it answers."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "runstream_agent.cli", "server", "--port",
-                             str(port), "--data-dir", str(data_dir)], env=env,
+                             str(port), "--data-dir", str(data_dir)],
+                            env=os.environ.copy() if env is None else env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = Client(f"http://127.0.0.1:{port}")
-    for _ in range(300):
+    client = Client(url, timeout=2)
+    for _ in range(600):
         try:
             client.get_json("/api")
-            return proc
+            return proc, url
         except ServerUnreachable:
             time.sleep(0.05)
     proc.kill()
-    raise SystemExit("server did not start")
+    raise SystemExit("the server did not start")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def make_batches(run_id: str, points: int, per_event: int, events_per_post: int) -> list[bytes]:
@@ -113,7 +127,10 @@ def main() -> None:
         data_dir = Path(tmp)
         db_url = args.database_url or f"sqlite:///{data_dir / 'runstream.db'}"
         bodies = make_batches("bench_1", args.points, args.per_event, args.events_per_post)
-        server = start_server(data_dir, args.port, args.database_url)
+        env = {**os.environ}
+        if args.database_url:
+            env["RUNSTREAM_DATABASE_URL"] = args.database_url
+        server, _url = start_server(data_dir, env, args.port)
         try:
             client = Client(f"http://127.0.0.1:{args.port}")
             started = time.perf_counter()

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,8 +40,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.sdk_agent import LATENCY, THROUGHPUT  # noqa: E402
-from runstream.client import ApiError, Client, ServerUnreachable  # noqa: E402
+from bench.ingest import start_server  # noqa: E402
+from bench.sdk_agent import THROUGHPUT, latency  # noqa: E402
+from runstream.client import ApiError, Client  # noqa: E402
 from runstream.codec import encode_payload  # noqa: E402
 from runstream.events import MetricsLogged, RunSubmitted, run_stream  # noqa: E402
 from runstream.httpsink import HttpSink  # noqa: E402
@@ -53,21 +53,6 @@ from runstream.spool import Spool  # noqa: E402
 from runstream.writer import StreamWriter  # noqa: E402
 
 Item = tuple[str, int, bytes, float]
-
-
-def start_server(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "runstream_agent.cli", "server", "--port",
-                             str(port), "--data-dir", str(data_dir)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = Client(f"http://127.0.0.1:{port}", timeout=2)
-    for _ in range(600):
-        try:
-            client.get_json("/api")
-            return proc
-        except ServerUnreachable:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("server did not start")
 
 
 def payloads(run: str, points: int, per_event: int) -> list[Item]:
@@ -119,7 +104,7 @@ def ingest(mode: str, args: argparse.Namespace, make_sink: Callable[[str], Sink]
     runs = [f"bench_{uuid.uuid4().hex[:6]}_{i}" for i in range(args.runs)]
     items = {r: payloads(r, args.points, args.per_event) for r in runs}
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(Path(tmp) / "server", args.port, server_env)
+        server, _url = start_server(Path(tmp) / "server", server_env, args.port)
         try:
             url = f"http://127.0.0.1:{args.port}"
             client = Client(url)
@@ -141,30 +126,6 @@ def ingest(mode: str, args: argparse.Namespace, make_sink: Callable[[str], Sink]
             server.wait()
     total = args.points * args.runs
     return total / (max(done) - started), total / (applied - started)
-
-
-def latency(folder: Path, env: dict[str, str], lines: int) -> tuple[float, float, float]:
-    (folder / "latency.py").write_text(textwrap.dedent(LATENCY))
-    proc = subprocess.Popen([sys.executable, "-m", "runstream_agent.cli", "submit",
-                             "latency.py", str(lines)], cwd=folder, env=env,
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    run_id = proc.stdout.readline().split()[1]
-    threading.Thread(target=proc.stdout.read, daemon=True).start()
-    client = Client(env["RUNSTREAM_URL"])
-    seen: list[float] = []
-    while len(seen) < lines:
-        try:
-            page = client.get_json(f"/api/runs/{run_id}/logs", start=len(seen))
-        except ApiError:
-            continue
-        now = time.time()
-        seen += [now - float(text) for *_rest, text in page["lines"]]
-        time.sleep(0.002)
-    proc.wait()
-    ordered = sorted(seen)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return statistics.median(seen), p99, ordered[-1]
 
 
 def sdk_throughput(folder: Path, env: dict[str, str], points: int) -> float:
@@ -199,7 +160,7 @@ def end_to_end(args: argparse.Namespace, mode: str) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         base = {k: v for k, v in os.environ.items()
                 if k not in ("RUNSTREAM_AGENT_SOCKET", "RUNSTREAM_KAFKA")}
-        server = start_server(Path(tmp) / "server", args.port, {**base, **kafka_env})
+        server, _url = start_server(Path(tmp) / "server", {**base, **kafka_env}, args.port)
         folder = Path(tmp) / "bench"
         folder.mkdir()
         env = {**base, **kafka_env, "RUNSTREAM_URL": f"http://127.0.0.1:{args.port}",

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,10 @@ import threading
 import time
 from pathlib import Path
 
-from runstream.client import ApiError, Client, ServerUnreachable
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.ingest import percentile, start_server
+from runstream.client import ApiError, Client
 
 THROUGHPUT = """
     import json, sys, time, runstream
@@ -50,28 +52,6 @@ LATENCY = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "runstream_agent.cli", "server", "--port",
-                             str(port), "--data-dir", str(data_dir)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = Client(url, timeout=2)
-    for _ in range(300):
-        try:
-            client.get_json("/api")
-            return proc, url
-        except ServerUnreachable:
-            time.sleep(0.05)
-    raise SystemExit("the server did not start")
-
-
 def throughput(folder: Path, env: dict[str, str], points: int, *, agent: bool) -> None:
     (folder / "throughput.py").write_text(textwrap.dedent(THROUGHPUT))
     command = ([sys.executable, "-m", "runstream_agent.cli", "submit", "throughput.py"] if agent
@@ -88,7 +68,8 @@ def throughput(folder: Path, env: dict[str, str], points: int, *, agent: bool) -
           f"({points / figures['total']:,.0f} points/s)")
 
 
-def latency(folder: Path, env: dict[str, str], lines: int) -> None:
+def latency(folder: Path, env: dict[str, str], lines: int) -> tuple[float, float, float]:
+    """Print-to-server latency of ``lines`` printed lines: (median, p99, max) in seconds."""
     (folder / "latency.py").write_text(textwrap.dedent(LATENCY))
     proc = subprocess.Popen([sys.executable, "-m", "runstream_agent.cli", "submit",
                              "latency.py", str(lines)], cwd=folder, env=env,
@@ -107,11 +88,7 @@ def latency(folder: Path, env: dict[str, str], lines: int) -> None:
         seen += [now - float(text) for *_rest, text in page["lines"]]
         time.sleep(0.002)
     proc.wait()
-    ordered = sorted(seen)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    print(f"print-to-server latency over {lines} lines: median "
-          f"{statistics.median(seen) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
-          f"max {ordered[-1] * 1000:.1f} ms")
+    return statistics.median(seen), percentile(seen, 0.99), max(seen)
 
 
 def main() -> None:
@@ -129,7 +106,9 @@ def main() -> None:
         try:
             throughput(folder, env, args.points, agent=False)
             throughput(folder, env, args.points, agent=True)
-            latency(folder, env, args.lines)
+            median, p99, worst = latency(folder, env, args.lines)
+            print(f"print-to-server latency over {args.lines} lines: median "
+                  f"{median * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max {worst * 1000:.1f} ms")
         finally:
             server.terminate()
             server.wait()

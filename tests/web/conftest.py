@@ -78,14 +78,6 @@ def agent_env(server: ServerProcess, tmp: Path) -> dict[str, str]:
             "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
 
 
-def submitter_available() -> bool:
-    try:
-        import runstream_agent.cli.run  # noqa: F401
-    except ImportError:
-        return False
-    return (IRIS / "run.py").is_file()
-
-
 def wait_for(check: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -128,8 +120,6 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory, web_build: None) -> Iterator[Lab]:
-    if not submitter_available():
-        pytest.skip("the run submitter (runstream submit) or examples/classifying_iris is missing")
     work = tmp_path_factory.mktemp("lab")
     server = ServerProcess(work / "server").start()
     yield Lab(server, work)
