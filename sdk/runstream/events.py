@@ -16,9 +16,13 @@ from typing import ClassVar, Literal
 import msgspec
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_EVENT_BYTES",
     "PAYLOADS",
     "ArtifactAdded",
     "Envelope",
+    "EventDropped",
     "LogLines",
     "MetricValue",
     "MetricsLogged",
@@ -26,6 +30,8 @@ __all__ = [
     "Payload",
     "RunArchived",
     "RunCompleted",
+    "RunHeartbeat",
+    "RunLost",
     "RunRestored",
     "RunStarted",
     "RunSubmitted",
@@ -40,6 +46,18 @@ __all__ = [
 # A logged value: a number, a string, or a flat list of numbers.
 MetricValue = float | str | list[float]
 RunStatus = Literal["completed", "failed", "canceled"]
+
+# Integers the event store keeps (SQL BIGINT): steps, seqs, line numbers, sizes, exit codes.
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
+# The largest encoded event anything accepts (the server's ingest, a Kafka record, a
+# channel frame): producers split batches below it and refuse single values above it.
+MAX_EVENT_BYTES = 16 << 20
+
+
+def _check_int64(field: str, value: int, low: int = 0) -> None:
+    if not low <= value <= INT64_MAX:
+        raise ValueError(f"`{field}` must be between {low} and 2**63-1, not {value}")
 
 
 class Envelope(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -74,9 +92,46 @@ class RunSubmitted(Payload, frozen=True):
 
 
 class RunStarted(Payload, frozen=True):
+    """The script started. ``lease`` > 0 promises a sign of life (any event of the
+    stream, a ``run.heartbeat`` when there is nothing else) at least every ``lease``
+    seconds until ``run.completed``; a server that hears nothing for longer ends the
+    run as lost. 0: no promise (older agents), the run is never expired."""
+
     TYPE: ClassVar[str] = "run.started"
     pid: int = 0
     host: str = ""
+    lease: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_int64("pid", self.pid)
+        if not 0 <= self.lease < 1e9:  # NaN fails too
+            raise ValueError(f"`lease` must be seconds >= 0, not {self.lease}")
+
+
+class RunHeartbeat(Payload, frozen=True):
+    """The run's writer is alive (written only when the stream was otherwise quiet)."""
+
+    TYPE: ClassVar[str] = "run.heartbeat"
+    lease: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.lease < 1e9:
+            raise ValueError(f"`lease` must be seconds >= 0, not {self.lease}")
+
+
+class EventDropped(Payload, frozen=True):
+    """Stands at the seq of an event its writer produced but the log refused (too
+    large, invalid): the stream stays gapless and the loss is on record. The
+    refused bytes stay beside the writer's spool (``runstream sync --set-aside``)."""
+
+    TYPE: ClassVar[str] = "event.dropped"
+    type: str
+    v: int
+    size: int
+    reason: str
+
+    def __post_init__(self) -> None:
+        _check_int64("size", self.size)
 
 
 class LogLines(Payload, frozen=True):
@@ -90,8 +145,7 @@ class LogLines(Payload, frozen=True):
     fds: list[int]
 
     def __post_init__(self) -> None:
-        if self.first < 0:
-            raise ValueError("`first` must be >= 0")
+        _check_int64("first", self.first)
         n = len(self.lines)
         if len(self.times) != n or len(self.fds) != n:
             raise ValueError("`lines`, `times` and `fds` must have the same length")
@@ -116,6 +170,9 @@ class MetricsLogged(Payload, frozen=True):
             raise ValueError("`index` points outside `names`")
         if any(not name for name in self.names):
             raise ValueError("metric names must not be empty")
+        if n and (min(self.steps) < 0 or max(self.steps) > INT64_MAX):
+            bad = next(s for s in self.steps if not 0 <= s <= INT64_MAX)
+            raise ValueError(f"`steps` must be between 0 and 2**63-1, not {bad}")
 
 
 class ArtifactAdded(Payload, frozen=True):
@@ -128,8 +185,7 @@ class ArtifactAdded(Payload, frozen=True):
     def __post_init__(self) -> None:
         if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
             raise ValueError("`sha256` must be 64 lowercase hex digits")
-        if self.size < 0:
-            raise ValueError("`size` must be >= 0")
+        _check_int64("size", self.size)
 
 
 class RunCompleted(Payload, frozen=True):
@@ -137,6 +193,20 @@ class RunCompleted(Payload, frozen=True):
     status: RunStatus
     exit_code: int | None = None
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.exit_code is not None:
+            _check_int64("exit_code", self.exit_code, INT64_MIN)
+
+
+class RunLost(Payload, frozen=True):
+    """Written by the server to ``review/<run id>`` when the run's lease expired: its
+    agent or script died without a word. The run is failed with ``reason`` unless
+    its writer's own ``run.completed`` arrives after all."""
+
+    TYPE: ClassVar[str] = "run.lost"
+    run_id: str
+    reason: str
 
 
 class RunArchived(Payload, frozen=True):
@@ -162,6 +232,10 @@ class ModelVersionCreated(Payload, frozen=True):
     sha256: str
     size: int
 
+    def __post_init__(self) -> None:
+        _check_int64("version", self.version, 1)
+        _check_int64("size", self.size)
+
 
 PAYLOADS: dict[str, type[Payload]] = {
     cls.TYPE: cls
@@ -175,6 +249,9 @@ PAYLOADS: dict[str, type[Payload]] = {
         RunArchived,
         RunRestored,
         ModelVersionCreated,
+        RunHeartbeat,
+        RunLost,
+        EventDropped,
     )
 }
 

@@ -34,11 +34,13 @@ from sqlalchemy import (
 
 from runstream.events import (
     ArtifactAdded,
+    EventDropped,
     LogLines,
     MetricsLogged,
     Payload,
     RunArchived,
     RunCompleted,
+    RunLost,
     RunRestored,
     RunStarted,
     RunSubmitted,
@@ -73,6 +75,8 @@ runs_table = Table(
     Column("metrics", JSON, nullable=False),
     Column("log_lines", Integer, nullable=False),
     Column("artifacts", Integer, nullable=False),
+    Column("dropped", Integer, nullable=False),
+    Column("lease", Float, nullable=False),
     Column("position", Integer, nullable=False),
     # Numbering finds a project's latest run by submission time without a scan.
     Index("ix_runs_project_submitted", "project", "submitted", "run_id"),
@@ -100,6 +104,8 @@ class RunView(msgspec.Struct, kw_only=True):
     metrics: dict[str, float | str] = {}
     log_lines: int = 0
     artifacts: int = 0
+    dropped: int = 0  # events its writer produced that the log refused (event.dropped)
+    lease: float = 0.0  # seconds the writer promised between signs of life; 0: none
     position: int = 0
 
 
@@ -120,7 +126,20 @@ def apply(view: RunView | None, event: StoredEvent, payload: Payload) -> RunView
         new.status = "running" if view.status == "submitted" else view.status
         new.started = event.ts
         new.host = payload.host or view.host
+        new.lease = payload.lease
+    elif isinstance(payload, RunLost):
+        if view.ended is not None:
+            return view  # its writer's own end came first: that is the truth
+        new.status = "failed"
+        new.reason = payload.reason
+        new.ended = event.ts
+        new.lease = 0.0  # expired: nothing to watch any more
+        start = view.started if view.started is not None else view.submitted
+        new.duration = None if start is None else max(0.0, event.ts - start)
     elif isinstance(payload, RunCompleted):
+        # The writer's own end wins over a server's presumption of loss (run.lost):
+        # a lost agent that comes back delivers what really happened.
+        new.lease = 0.0
         new.status = payload.status
         new.ended = event.ts
         new.exit_code = payload.exit_code
@@ -133,6 +152,8 @@ def apply(view: RunView | None, event: StoredEvent, payload: Payload) -> RunView
         new.log_lines = max(view.log_lines, payload.first + len(payload.lines))
     elif isinstance(payload, ArtifactAdded):
         new.artifacts = view.artifacts + 1
+    elif isinstance(payload, EventDropped):
+        new.dropped = view.dropped + 1
     elif isinstance(payload, RunArchived):
         new.archived = True
     elif isinstance(payload, RunRestored):
@@ -166,7 +187,7 @@ _NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 class RunsProjection:
     name: ClassVar[str] = "runs"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     tables: ClassVar[tuple[Table, ...]] = (runs_table,)
 
     def handle(self, conn: Connection, batch: Sequence[Applied]) -> None:
