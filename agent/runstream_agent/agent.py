@@ -4,7 +4,9 @@ It writes ``run.submitted`` and ``run.started``, runs ``python -u script args``
 with stdout and stderr captured line by line, serves the SDK channel so metrics
 and lines share one seq order, uploads ``outputs/`` and writes
 ``run.completed``. Every event goes through the run's spool and shipper, so a
-server that is down only delays delivery.
+server that is down only delays delivery. Between ``run.started`` and
+``run.completed`` a heartbeat keeps the lease of a quiet run; the script is
+started so that it dies with this agent (see :mod:`runstream_agent.orphans`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -24,12 +27,14 @@ from types import FrameType
 import msgspec
 
 from runstream.events import LogLines, RunCompleted, RunStarted, RunSubmitted
+from runstream.heartbeat import DEFAULT_LEASE, Heartbeat
 from runstream.shipper import Shipper
 from runstream.sink import Sink
 from runstream.spool import Spool
-from runstream.writer import StreamWriter
+from runstream.writer import Losses, StreamWriter
 from runstream_agent.capture import LineCapture
 from runstream_agent.channel import ChannelServer
+from runstream_agent.orphans import guarded_command, record_script
 from runstream_agent.outcome import Outcome, TracebackWatch, decide
 from runstream_agent.outputs import Progress, upload_outputs
 
@@ -56,6 +61,7 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     snapshot: str = ""
     user: str = ""
     host: str = ""
+    lease: float = DEFAULT_LEASE  # promised in run.started, kept by the heartbeat; 0: none
 
 
 class Agent:
@@ -78,8 +84,11 @@ class Agent:
         self._explain = explain
         self.shipper = Shipper(spool, sink, on_problem=on_problem)
         self.writer = StreamWriter(spool, self.shipper.notify)
+        self.losses = Losses()  # what the spool could not keep (a full disk)
+        self._on_problem = on_problem
         self._child: subprocess.Popen[bytes] | None = None
         self._canceled = False
+        self.heartbeat = Heartbeat(self.writer, spec.lease, on_problem=on_problem)
 
     def run(self) -> Outcome:
         """Run the script to its end and record it; returns how it ended."""
@@ -89,7 +98,8 @@ class Agent:
             project=spec.project, script=spec.script, args=list(spec.args),
             target=spec.target, user=spec.user, snapshot=spec.snapshot, host=spec.host)])
         socket_dir = Path(tempfile.mkdtemp(prefix="runstream-"))
-        channel = ChannelServer(socket_dir / "agent.sock", self.writer, self.shipper).start()
+        channel = ChannelServer(socket_dir / "agent.sock", self.writer, self.shipper,
+                                self.losses).start()
         started = time.monotonic()
         try:
             outcome = self._execute(channel)
@@ -101,6 +111,11 @@ class Agent:
             shutil.rmtree(socket_dir, ignore_errors=True)
         if self._explain is not None:
             outcome = self._explain(outcome)
+        if self.losses.any:  # not all it produced is on record: never "completed"
+            loss = self.losses.summary(self.spool)
+            outcome = Outcome("failed", outcome.exit_code,
+                              f"{outcome.reason}; {loss}" if outcome.reason else loss)
+            self._say(f"run {spec.run_id} ends failed: {loss}")
         self.duration = time.monotonic() - started
         workdir = Path(spec.workdir)
         try:
@@ -109,9 +124,11 @@ class Agent:
             if artifacts:
                 self.writer.append(artifacts)
         finally:  # even when interrupted while uploading, the run ends on record
+            self.heartbeat.stop()  # none after the run's last event
             self.writer.append([RunCompleted(status=outcome.status,
                                              exit_code=outcome.exit_code,
-                                             reason=outcome.reason)])
+                                             reason=outcome.reason)],
+                               use_reserve=True)  # room for it even on a full disk
             self.spool.mark_finished()
         try:
             # Interrupting this wait loses nothing: the events stay in the spool.
@@ -127,19 +144,31 @@ class Agent:
                "RUNSTREAM_AGENT_SOCKET": str(channel.path), "RUNSTREAM_RUN_ID": spec.run_id,
                "RUNSTREAM_PROJECT": spec.project, "RUNSTREAM_URL": spec.url}
         try:
+            # Killed by the kernel should this agent die (SIGKILL, OOM): never unwatched.
+            # This thread forks it and lives until it ended, as PR_SET_PDEATHSIG needs.
             child = subprocess.Popen(
-                [spec.python, "-u", spec.script, *spec.args], cwd=spec.workdir, env=env,
+                guarded_command(spec.python, ["-u", spec.script, *spec.args]),
+                cwd=spec.workdir, env=env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 start_new_session=True)  # its own group: the agent decides about Ctrl-C
         except OSError as exc:
             return Outcome("failed", None, f"cannot start {spec.python}: {exc}")
         self._child = child
         assert child.stdout is not None and child.stderr is not None
-        self.writer.append([RunStarted(pid=child.pid, host=spec.host)])
+        # Whoever takes the stream over after this agent died stops what is left of it.
+        with contextlib.suppress(OSError):  # without it, only the kernel's kill remains
+            record_script(self.spool.path, child.pid, spec.run_id)
+        self.writer.append([RunStarted(pid=child.pid, host=spec.host, lease=spec.lease)])
+        self.heartbeat.start()
         watch = TracebackWatch()
 
         def on_batch(batch: LogLines) -> None:
-            self.writer.append([batch])
+            try:
+                self.writer.append([batch])
+            except OSError as exc:  # a full disk: count the lines, go on running the script
+                if self.losses.lost(str(exc), lines=len(batch.lines)):
+                    self._say(f"the spool cannot keep more of run {spec.run_id} ({exc}); "
+                              "what is lost is counted and the run will end failed")
 
         capture = LineCapture({child.stdout.fileno(): 1, child.stderr.fileno(): 2}, on_batch,
                               echo=self._echo, on_line=watch.feed)
@@ -149,6 +178,12 @@ class Agent:
         child.stdout.close()
         child.stderr.close()
         return decide(returncode, canceled=self._canceled, watch=watch)
+
+    def _say(self, message: str) -> None:
+        if self._on_problem is not None:
+            self._on_problem(message)
+        else:
+            print(f"runstream: {message}", file=sys.stderr, flush=True)
 
     # -- canceling ----------------------------------------------------------
 

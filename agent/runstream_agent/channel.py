@@ -3,7 +3,9 @@
 A Unix socket in a private folder; the script (and any process it starts) may
 connect. Each connection has a thread that validates what the SDK emits and
 appends it to the run's stream, so SDK events and printed lines share one seq
-order; ``Sync`` is answered once the events are spooled, or stored.
+order; ``Sync`` is answered once the events are spooled, or stored. Points the
+spool cannot keep (a full disk), and those the SDK says it lost (``Lost``), are
+counted in ``losses``: the agent then ends the run failed, saying how many.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from runstream.channel import Ack, Emit, Message, Sync, read_message, write_message
+from runstream.channel import Ack, Emit, Lost, Message, Sync, read_message, write_message
 from runstream.codec import EventError, UnknownEvent, decode_data
 from runstream.events import MetricsLogged
 from runstream.shipper import Shipper
-from runstream.writer import StreamWriter
+from runstream.writer import Losses, StreamWriter
 
 __all__ = ["ChannelServer"]
 
@@ -28,9 +30,11 @@ ACCEPTED = frozenset({MetricsLogged.TYPE})
 
 
 class ChannelServer:
-    def __init__(self, path: Path, writer: StreamWriter, shipper: Shipper) -> None:
+    def __init__(self, path: Path, writer: StreamWriter, shipper: Shipper,
+                 losses: Losses | None = None) -> None:
         self.path = path
         self.emitted = 0  # events appended from the SDK
+        self.losses = losses or Losses()
         self._writer = writer
         self._shipper = shipper
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -89,12 +93,16 @@ class ChannelServer:
                 write_message(conn, message)
 
         reader = conn.makefile("rb")
+        told: set[str] = set()  # each distinct problem is told to the script once
         try:
             while (message := read_message(reader)) is not None:
                 if isinstance(message, Emit):
                     error = self._append(message)
-                    if error:
+                    if error and error not in told:
+                        told.add(error)
                         reply(Ack(0, False, error))
+                elif isinstance(message, Lost):
+                    self.losses.lost(message.reason, points=max(0, message.points))
                 elif isinstance(message, Sync):
                     if message.stored:
                         self._shipper.when_acked(self._writer.last_seq,
@@ -112,13 +120,20 @@ class ChannelServer:
             return (f"the agent does not accept {message.type!r} events from a script "
                     f"(only {', '.join(sorted(ACCEPTED))}); it was dropped")
         try:
-            decode_data(message.type, message.v, message.data)
+            payload = decode_data(message.type, message.v, message.data)
         except UnknownEvent:
-            pass  # a newer SDK's version: kept as it came, like the server does
+            payload = None  # a newer SDK's version: kept as it came, like the server does
         except EventError as exc:
             return f"a {message.type} event was dropped: {exc}"
-        self._writer.append_encoded([(message.type, message.v, message.data, message.ts)])
+        points = len(payload.index) if isinstance(payload, MetricsLogged) else 0
+        try:
+            self._writer.append_encoded([(message.type, message.v, message.data, message.ts)])
+        except OSError as exc:  # a full disk: count exactly, the run will end failed
+            self.losses.lost(f"{exc}", points=points)
+            return (f"the run agent could not keep points in its spool ({exc}); they are "
+                    "counted and the run will end failed")
         self.emitted += 1
+        self.losses.kept(points)
         return ""
 
 

@@ -65,7 +65,8 @@ def prepare(project_dir: Path, script: str, args: list[str], target_name: str,
         workdir=str(workdir), url=settings.url,
         kafka=target.kafka if target.kafka is not None else settings.kafka,
         kafka_topic=target.topic if target.topic is not None else settings.kafka_topic,
-        snapshot=snapshot.sha256, user=_user(), host=socket.gethostname())
+        snapshot=snapshot.sha256, user=_user(), host=socket.gethostname(),
+        lease=settings.lease)
     return spec, spool
 
 

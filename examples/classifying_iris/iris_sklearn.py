@@ -75,7 +75,7 @@ run_logger.log("Thresholds", thresholds)
 denominator = precision + recall
 fscore = np.divide(2 * precision * recall, denominator, out=np.zeros_like(denominator),
                    where=denominator > 0)
-max_f1 = float(np.max(fscore))
+max_f1 = max(fscore)  # a numpy.float64: runstream takes NumPy values as they are
 run_logger.log("Fscore", fscore)
 run_logger.log("MaxFscore", max_f1)
 print(f"Max F_1 is {max_f1}")
@@ -106,6 +106,7 @@ X_new_with_random_features = np.c_[X_new, random_state.randn(1, n)]
 # score on the new sample
 pred = clf2.predict(X_new_with_random_features)
 print(f"Predicted class is {pred}")
+run_logger.log("Predicted class", pred[0])  # a numpy.str_
 
 try:
     import matplotlib

@@ -10,6 +10,8 @@ length and one MessagePack message:
   the server (``stored=True``).
 - ``Ack`` (agent → SDK): ``ok=False`` with ``error`` when that did not happen;
   token 0 carries an unsolicited error (a refused ``Emit``).
+- ``Lost`` (SDK → agent, at close): ``points`` the SDK's logger could not hand
+  over, ``reason`` the first failure; the agent then ends the run failed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import BinaryIO
 
 import msgspec
 
-__all__ = ["Ack", "AgentChannel", "Emit", "Message", "Sync", "read_message", "write_message"]
+__all__ = ["Ack", "AgentChannel", "Emit", "Lost", "Message", "Sync", "read_message",
+           "write_message"]
 
 _LENGTH = struct.Struct(">I")
 MAX_FRAME = 64 << 20
@@ -49,7 +52,12 @@ class Ack(msgspec.Struct, tag="ack", tag_field="op", array_like=True):
     error: str = ""
 
 
-Message = Emit | Sync | Ack
+class Lost(msgspec.Struct, tag="lost", tag_field="op", array_like=True):
+    points: int
+    reason: str
+
+
+Message = Emit | Sync | Ack | Lost
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)
@@ -110,8 +118,12 @@ class AgentChannel:
     def when_stored(self, done: Callable[[bool], None]) -> None:
         self._sync(done, stored=True)
 
-    def close(self, timeout: float = 30.0) -> None:
-        """Wait until the agent has spooled everything sent, then hang up."""
+    def close(self, lost: int = 0, reason: str = "", *, timeout: float = 30.0) -> None:
+        """Tell the agent about ``lost`` points (it ends the run failed), wait until
+        it has spooled everything sent, then hang up."""
+        if lost:
+            with contextlib.suppress(OSError):  # a broken channel: the agent counts its own
+                self._send(Lost(lost, reason))
         spooled = threading.Event()
         self._sync(lambda ok: spooled.set(), stored=False)
         spooled.wait(timeout)

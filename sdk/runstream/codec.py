@@ -6,16 +6,21 @@ envelopes; a payload is a MessagePack map validated against its type's struct.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
 
-from runstream.events import PAYLOADS, Envelope, Payload
+from runstream.events import INT64_MAX, MAX_EVENT_BYTES, PAYLOADS, Envelope, Payload, run_id_of
 
 __all__ = [
+    "LIMITS",
+    "TEXT_LIMITS",
     "EventError",
+    "EventTooLarge",
     "UnknownEvent",
+    "check_envelope",
     "decode_batch",
     "decode_payload",
     "encode_batch",
@@ -24,6 +29,26 @@ __all__ = [
     "join_encoded",
     "validate_batch",
 ]
+
+# What the event store's columns hold (SQL VARCHAR(n), INTEGER): longer text, NUL
+# characters (PostgreSQL refuses them in any text column) or larger numbers are refused
+# here, at the boundary, with the field's name, rather than by the database mid-batch.
+LIMITS = {"id": 64, "stream": 300, "run id": 200, "type": 100, "v": (1 << 31) - 1}
+# Text fields of payloads that the views keep in columns: field -> longest value (None:
+# no length limit, but no NUL either). Lists of strings are checked item by item.
+TEXT_LIMITS: dict[str, dict[str, int | None]] = {
+    "run.submitted": {"project": 200, "script": 500, "target": 100, "user": 200,
+                      "snapshot": 64, "host": 200, "args": None},
+    "run.started": {"host": 200},
+    "run.completed": {"reason": None},
+    "run.lost": {"run_id": 200, "reason": None},
+    "run.archived": {"run_id": 200},
+    "run.restored": {"run_id": 200},
+    "metrics.logged": {"names": 300},
+    "artifact.added": {"path": 1000, "media_type": 200},
+    "model.version_created": {"name": 300, "run_id": 200, "path": 1000},
+    "event.dropped": {"type": 100, "reason": None},
+}
 
 _encoder = msgspec.msgpack.Encoder()
 _batch_decoder = msgspec.msgpack.Decoder(list[Envelope])
@@ -48,6 +73,10 @@ class EventError(ValueError):
         self.event_id = event_id
         self.detail = message
         super().__init__(f"{' '.join(where)}: {message}" if where else message)
+
+
+class EventTooLarge(EventError):
+    """An event larger than any sink takes (``MAX_EVENT_BYTES``): HTTP 413."""
 
 
 class UnknownEvent(EventError):
@@ -85,6 +114,12 @@ def decode_batch(body: bytes) -> list[Envelope]:
         return _batch_decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise EventError(f"not a batch of event envelopes: {_field_message(exc)}") from None
+    except RecursionError:
+        raise EventError(_TOO_DEEP.format(what="the batch")) from None
+
+
+_TOO_DEEP = ("not a batch of event envelopes: {what} nests lists or maps deeper than can be "
+             "decoded; an event's `data` must not nest that deep (send flat lists of numbers)")
 
 
 def decode_payload(event: Envelope) -> Payload:
@@ -108,32 +143,93 @@ def decode_data(type_: str, v: int, data: bytes) -> Payload:
             v += 1
         return msgspec.convert(raw, cls)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise EventError(f"invalid {type_} payload: {_field_message(exc)}") from None
+        message = _field_message(exc)
+        if "UTF-8" in message:
+            message += " (a name or string holds bytes that are not UTF-8, e.g. a lone surrogate)"
+        raise EventError(f"invalid {type_} payload: {message}") from None
+    except RecursionError:
+        raise EventError(f"invalid {type_} payload: nested deeper than can be decoded; "
+                         "values must be numbers, strings or flat lists of numbers") from None
 
 
 def validate_batch(events: Sequence[Envelope]) -> list[Payload | None]:
     """Validate every event of a batch; raise EventError naming the first bad one.
 
     Unknown types or versions are not errors: their slot is None, they are
-    stored as they came and reported by the consumer."""
+    stored as they came and reported by the consumer. Everything the event store
+    or a view could not hold (see ``LIMITS`` and ``TEXT_LIMITS``) is an error here."""
     payloads: list[Payload | None] = []
+    seen: dict[str, int] = {}
     for i, event in enumerate(events):
-        if not event.stream or "/" not in event.stream:
-            raise EventError(
-                f"field `stream`: {event.stream!r} is not of the form kind/name", index=i,
-                event_id=event.id,
-            )
-        if event.seq < 0:
-            raise EventError("field `seq`: must be >= 0", index=i, event_id=event.id)
-        if not event.id:
-            raise EventError("field `id`: must not be empty", index=i)
+        check_envelope(event, i)
+        if (first := seen.setdefault(event.id, i)) != i:
+            raise EventError(f"field `id`: {event.id!r} is also the id of event #{first} of "
+                             "this batch; every event needs its own id", index=i,
+                             event_id=event.id)
         try:
-            payloads.append(decode_payload(event))
+            payload: Payload | None = decode_payload(event)
         except UnknownEvent:
-            payloads.append(None)
+            payload = None
         except EventError as exc:
             raise EventError(f"field `data`: {exc.detail}", index=i, event_id=event.id) from None
+        if payload is not None:
+            problem = _text_problem(payload)
+            if problem:
+                raise EventError(f"field `data`: invalid {event.type} payload: {problem}",
+                                 index=i, event_id=event.id)
+        payloads.append(payload)
     return payloads
+
+
+def check_envelope(event: Envelope, index: int | None = None) -> None:
+    """Refuse an envelope the event store could not keep, naming the field and the limit."""
+    def bad(message: str) -> EventError:
+        return EventError(message, index=index, event_id=event.id)
+
+    if not event.id:
+        raise bad("field `id`: must not be empty")
+    for name, value in (("id", event.id), ("stream", event.stream), ("type", event.type)):
+        if "\x00" in value:
+            raise bad(f"field `{name}`: {value!r} holds a NUL character (\\x00), which no "
+                      "database text column can store")
+        if len(value) > LIMITS[name]:
+            raise bad(f"field `{name}`: {len(value)} characters, more than the limit of "
+                      f"{LIMITS[name]}")
+    if not event.stream or "/" not in event.stream:
+        raise bad(f"field `stream`: {event.stream!r} is not of the form kind/name")
+    run_id = run_id_of(event.stream)
+    if run_id is not None and len(run_id) > LIMITS["run id"]:
+        raise bad(f"field `stream`: the run id is {len(run_id)} characters, more than the "
+                  f"limit of {LIMITS['run id']}")
+    if not event.type:
+        raise bad("field `type`: must not be empty")
+    if not 0 <= event.seq <= INT64_MAX:
+        raise bad(f"field `seq`: must be between 0 and 2**63-1, not {event.seq}")
+    if not 1 <= event.v <= LIMITS["v"]:
+        raise bad(f"field `v`: the schema version must be between 1 and 2**31-1, not {event.v}")
+    # The limit is on the encoded envelope; only a payload near it needs encoding to tell.
+    if len(event.data) > MAX_EVENT_BYTES - 4096 and (
+            size := len(encode_event(event))) > MAX_EVENT_BYTES:
+        raise EventTooLarge(f"field `data`: the event is {size:,} bytes encoded; one event may "
+                            f"be at most {MAX_EVENT_BYTES:,} bytes (split it into several)",
+                            index=index, event_id=event.id)
+    if not math.isfinite(event.ts):
+        raise bad(f"field `ts`: must be a finite time in seconds since the epoch, not "
+                  f"{event.ts}")
+
+
+def _text_problem(payload: Payload) -> str:
+    """What is wrong with ``payload``'s text fields for the views' columns ("" if nothing)."""
+    for name, limit in TEXT_LIMITS.get(payload.TYPE, {}).items():
+        value = getattr(payload, name)
+        for text in value if isinstance(value, list) else (value,):
+            if "\x00" in text:
+                return (f"`{name}` holds a NUL character (\\x00) in {text!r}, which no "
+                        "database text column can store")
+            if limit is not None and len(text) > limit:
+                return (f"`{name}` is {len(text)} characters ({text[:40]!r}…), more than the "
+                        f"limit of {limit}")
+    return ""
 
 
 def _field_message(exc: Exception) -> str:

@@ -147,6 +147,8 @@ class LogLines(Payload, frozen=True):
     def __post_init__(self) -> None:
         _check_int64("first", self.first)
         n = len(self.lines)
+        if self.first + n - 1 > INT64_MAX:  # the last line's number must fit too
+            raise ValueError(f"`first` + {n} lines must stay below 2**63-1, not {self.first}")
         if len(self.times) != n or len(self.fds) != n:
             raise ValueError("`lines`, `times` and `fds` must have the same length")
 

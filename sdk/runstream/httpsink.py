@@ -6,12 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runstream.client import ApiError, Client, ServerUnreachable
-from runstream.sink import SinkConflict, SinkRejected, SinkUnavailable
+from runstream.sink import SinkConflict, SinkRejected, SinkTooLarge, SinkUnavailable, SinkUnusable
 
 __all__ = ["HttpSink"]
 
-# Statuses that say "not now" rather than "never": retry them.
-_TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
+# Statuses that say "not now" rather than "never": retry them. 507: the server's disk
+# is full; nothing of the batch was stored and it takes it once space is freed.
+_TRANSIENT = {408, 425, 429, 500, 502, 503, 504, 507}
 
 
 class HttpSink:
@@ -45,4 +46,8 @@ def _translate(exc: ApiError, what: str) -> Exception:
         return SinkConflict(message)
     if exc.status in _TRANSIENT:
         return SinkUnavailable(message)
-    return SinkRejected(message)
+    if exc.status == 413:
+        return SinkTooLarge(message)
+    if exc.status in (400, 422):  # the batch's content: the shipper finds the bad event
+        return SinkRejected(message)
+    return SinkUnusable(message)  # 401, 403, 404…: no event is to blame

@@ -19,8 +19,11 @@ What ``send`` raises, per the sink contract:
 - :class:`SinkConflict` when the batch skips seqs after what this sink delivered
   of the stream (the shipper then resends from the spool);
 - :class:`SinkRejected` when the batch is invalid (checked here, because a record
-  on a topic kept forever would be a dead letter forever) or a record is larger
-  than the topic takes.
+  on a topic kept forever would be a dead letter forever); :class:`SinkTooLarge`
+  when an event is larger than :data:`~runstream.events.MAX_EVENT_BYTES` or a
+  record larger than the topic takes (the shipper then sends smaller batches and
+  sets aside an event that is too large alone); :class:`SinkUnusable` when the
+  client cannot work at all (not installed, a bad address or codec).
 
 Unlike the HTTP sink, this one cannot see what other processes wrote: a second
 writer of a stream (another event at a taken seq) is caught by the server's
@@ -44,16 +47,31 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from runstream.codec import EventError, decode_batch, encode_event, join_encoded, validate_batch
-from runstream.events import Envelope, partition_key
-from runstream.sink import Sink, SinkConflict, SinkRejected, SinkUnavailable
+from runstream.codec import (
+    EventError,
+    EventTooLarge,
+    decode_batch,
+    encode_event,
+    join_encoded,
+    validate_batch,
+)
+from runstream.events import MAX_EVENT_BYTES, Envelope, partition_key
+from runstream.sink import (
+    Sink,
+    SinkConflict,
+    SinkRejected,
+    SinkTooLarge,
+    SinkUnavailable,
+    SinkUnusable,
+)
 
 __all__ = ["DEFAULT_TOPIC", "RECORD_BYTES", "KafkaSink"]
 
 DEFAULT_TOPIC = "runstream.events"
 # A record is filled up to about this size. Kafka's default limit for a record
-# batch (message.max.bytes) is 1 MiB; the server creates its topic allowing 16 MiB,
-# so a single event larger than this still fits there, alone in its record.
+# batch (message.max.bytes) is 1 MiB; the server creates its topic allowing
+# MAX_EVENT_BYTES (16 MiB), so a single event larger than this still fits there,
+# alone in its record; a larger event is refused before it is produced.
 RECORD_BYTES = 900 << 10
 # The producer refuses a record beyond this before the broker does.
 MAX_REQUEST_BYTES = 64 << 20
@@ -114,7 +132,7 @@ class KafkaSink:
         except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
             self._reset(producer)  # kafka-python holds this fatal for an idempotent producer
             largest = max(len(r) for r in records)
-            raise SinkRejected(
+            raise SinkTooLarge(
                 f"Kafka at {self.bootstrap} refused {what}: a record of {largest:,} bytes is "
                 f"larger than topic {self.topic!r} takes ({type(exc).__name__}). Raise the "
                 "topic's max.message.bytes (the runstream server creates it with 16 MiB), "
@@ -154,6 +172,8 @@ class KafkaSink:
         try:
             events = decode_batch(body)
             validate_batch(events)
+        except EventTooLarge as exc:
+            raise SinkTooLarge(f"invalid batch of {stream}: {exc}") from None
         except EventError as exc:
             raise SinkRejected(f"invalid batch of {stream}: {exc}") from None
         if len(events) != count or any(e.stream != stream for e in events):
@@ -162,6 +182,12 @@ class KafkaSink:
             if after.seq != before.seq + 1:
                 raise SinkRejected(f"{stream}: the batch is not in seq order "
                                    f"({before.seq} then {after.seq})")
+        if len(body) > MAX_EVENT_BYTES:  # only a large batch can hold a too large event
+            for i, event in enumerate(events):
+                size = len(encode_event(event))
+                if size > MAX_EVENT_BYTES:
+                    raise SinkTooLarge(f"event #{i} of {stream} (seq {event.seq}) is {size:,} "
+                                       f"bytes; one event may be at most {MAX_EVENT_BYTES:,}")
         return events
 
     def _records(self, events: list[Envelope], body: bytes) -> list[bytes]:
@@ -190,7 +216,7 @@ class KafkaSink:
             from kafka import KafkaProducer
             from kafka.errors import KafkaError
         except ImportError:
-            raise SinkRejected("RUNSTREAM_KAFKA is set but kafka-python is not installed: "
+            raise SinkUnusable("RUNSTREAM_KAFKA is set but kafka-python is not installed: "
                                "pip install 'runstream[kafka]', then send the spool with "
                                "`runstream sync`") from None
         ms = int(self.timeout * 1000)
@@ -211,7 +237,7 @@ class KafkaSink:
             raise SinkUnavailable(f"cannot reach Kafka at {self.bootstrap} "
                                   f"({type(exc).__name__}: {exc})") from None
         except (ValueError, RuntimeError) as exc:  # a bad address, codec, missing codec library
-            raise SinkRejected(f"cannot use Kafka at {self.bootstrap}: {exc}") from None
+            raise SinkUnusable(f"cannot use Kafka at {self.bootstrap}: {exc}") from None
         with self._lock:
             if self._producer is None:
                 self._producer = producer

@@ -4,6 +4,11 @@
 turns what accumulated into columnar ``metrics.logged`` batches every ~20 ms
 and hands them to an *outlet*: the run agent's channel when the script runs
 under ``runstream submit``, else a standalone run the SDK writes itself.
+
+Nothing after the call reaches the script: a point that cannot be batched or
+encoded is found (by halving its batch) and dropped alone, points the outlet
+cannot take are counted, each distinct failure is printed once, the thread goes
+on, and ``wait()`` always returns a :class:`Delivery` saying what was dropped.
 """
 
 from __future__ import annotations
@@ -17,19 +22,28 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-import msgspec
-
-from runstream.batching import Point, PointBatcher
+from runstream.batching import Point, PointBatcher, subset
 from runstream.codec import encode_payload
-from runstream.events import MetricsLogged
+from runstream.events import MAX_EVENT_BYTES, MetricsLogged
 from runstream.settings import SdkSettings
-from runstream.values import BadValue, LogValue, RunstreamWarning, check_point
+from runstream.values import (
+    MAX_NAME_CHARS,
+    NONFINITE,
+    REPLACED,
+    BadValue,
+    LogValue,
+    RunstreamWarning,
+    check_point,
+)
 
-__all__ = ["Logger", "Outlet", "get_logger"]
+__all__ = ["Delivery", "Logger", "Outlet", "get_logger"]
 
 INTERVAL = 0.02
 _now = time.time
 _INT64 = 1 << 63
+_NAME = MAX_NAME_CHARS
+_POLL = 1.0  # how often a waiting wait() checks that the logger thread is alive
+_MAX_REPORTS = 20  # distinct failures printed; more are counted only
 
 
 class Outlet(Protocol):
@@ -43,8 +57,37 @@ class Outlet(Protocol):
     def when_stored(self, done: Callable[[bool], None]) -> None:
         """Call ``done(True)`` once everything emitted so far is stored by the server."""
 
-    def close(self) -> None:
-        """Everything emitted is durable (spooled) or delivered; release resources."""
+    def close(self, lost: int = 0, reason: str = "") -> None:
+        """Everything emitted is durable (spooled) or delivered; release resources.
+
+        ``lost`` points could not be handed over (``reason``: the first failure):
+        the outlet ends the run failed (or incomplete) saying so."""
+
+
+class Delivery:
+    """What became of the points logged so far: the answer of :meth:`Logger.wait`.
+
+    True exactly when every point ``log()`` accepted is stored by the server.
+    ``refused`` counts points refused at the call (each with a warning), ``lost``
+    points accepted but then lost (``reasons`` says why, one line per distinct
+    failure); ``stored`` is False while points are still on their way (the wait
+    timed out, or the server is down and they wait in the spool)."""
+
+    __slots__ = ("lost", "reasons", "refused", "stored")
+
+    def __init__(self, stored: bool, refused: int = 0, lost: int = 0,
+                 reasons: tuple[str, ...] = ()) -> None:
+        self.stored = stored
+        self.refused = refused
+        self.lost = lost
+        self.reasons = reasons
+
+    def __bool__(self) -> bool:
+        return self.stored and not self.lost
+
+    def __repr__(self) -> str:
+        return (f"Delivery(stored={self.stored}, refused={self.refused}, lost={self.lost}, "
+                f"reasons={self.reasons!r})")
 
 
 class _Barrier:
@@ -73,8 +116,14 @@ class Logger:
         self._barriers = 0  # how many barriers the queue holds: 0 lets the thread skip a scan
         self._barrier_lock = threading.Lock()
         self._batcher = PointBatcher()
-        self._warned_nonfinite: set[str] = set()
-        self._failure = ""
+        self._flagged: set[tuple[str, int]] = set()  # (metric, flag) warned about
+        self._count_lock = threading.Lock()
+        self._refused = 0
+        self._lost = 0
+        self._loss_reason = ""  # the first loss, for the outlet's end of the run
+        self._reasons: list[str] = []  # distinct failures, as reported
+        self._reported: set[str] = set()
+        self._reported_all = False  # _MAX_REPORTS reached and said so
         self._wake = threading.Event()
         self._closing = False
         self._closed = False
@@ -84,64 +133,95 @@ class Logger:
     def log(self, name: str, value: LogValue, step: int | None = None) -> None:
         """Log ``value`` for metric ``name`` at ``step`` (default: the metric's next step).
 
-        ``value`` is a number, a string, or a flat list of numbers (list, tuple,
-        NumPy array). NaN and infinities are kept, stored as NaN, with one warning
-        per metric. A value that cannot be logged (a nested list, a dict, None, an
-        object) or an empty name is dropped with a :class:`RunstreamWarning` saying
-        why; with ``RUNSTREAM_STRICT=1`` it raises TypeError instead. Logging never
-        raises because the server is down: points wait in a spool.
+        ``value`` is a number, a string, or a flat list of numbers: Python and
+        NumPy numbers, ``Decimal``, ``Fraction``, pandas scalars, lists, tuples,
+        1-d NumPy arrays, pandas Series, tensors (see :mod:`runstream.values`).
+        NaN and infinities are kept, stored as NaN, with one warning per metric.
+        A value that cannot be logged (a 2-d array, a dict, None, an object, an
+        array too large for one event) or a bad name is dropped with a
+        :class:`RunstreamWarning` saying why; with ``RUNSTREAM_STRICT=1`` it raises
+        TypeError instead. Logging never raises because the server is down: points
+        wait in a spool.
         """
-        # The fast path: a finite int or float, a name, no step.
+        # The fast path: a finite int or float, an ASCII name, no step.
         if (value.__class__ is float or value.__class__ is int) and step is None \
                 and value - value == 0 and name.__class__ is str and name \
-                and -_INT64 <= value < _INT64:
+                and name.isascii() and -_INT64 <= value < _INT64 and len(name) <= _NAME:
             self._put((name, value, None, _now()))
             return
         self._log_slow(name, value, step)
 
     def _log_slow(self, name: object, value: object, step: object) -> None:
         try:
-            checked_name, checked, checked_step, nonfinite = check_point(name, value, step)
+            checked_name, checked, checked_step, flags = check_point(name, value, step)
         except BadValue as exc:
             if self.strict:
                 raise
+            with self._count_lock:
+                self._refused += 1
             warnings.warn(f"runstream: {exc}; the point was dropped", RunstreamWarning,
                           stacklevel=3)
             return
-        if nonfinite and checked_name not in self._warned_nonfinite:
-            self._warned_nonfinite.add(checked_name)
-            warnings.warn(f"runstream: metric {checked_name!r} got a NaN or infinite value; "
-                          "it is kept, stored as NaN (this warning is shown once per metric)",
-                          RunstreamWarning, stacklevel=3)
+        if flags:
+            self._warn_flags(checked_name, flags)
         self._put((checked_name, checked, checked_step, _now()))
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until every point logged so far is stored by the server.
+    def _warn_flags(self, name: str, flags: int) -> None:
+        for flag, says in ((NONFINITE, "got a NaN or infinite value; it is kept, stored as "
+                                       "NaN"),
+                           (REPLACED, "had text that is not valid UTF-8 (lone surrogates) in "
+                                      "its name or value; it was replaced by U+FFFD")):
+            if flags & flag and (name, flag) not in self._flagged:
+                self._flagged.add((name, flag))
+                warnings.warn(f"runstream: metric {name!r} {says} (this warning is shown "
+                              "once per metric)", RunstreamWarning, stacklevel=4)
 
-        Returns False if ``timeout`` passed first, or if the points could not be
-        delivered now (they are then kept in a spool and sent later)."""
+    def wait(self, timeout: float | None = None) -> Delivery:
+        """Block until every point logged so far is stored by the server, or until
+        ``timeout`` seconds passed; never longer (also after a failure).
+
+        Returns a :class:`Delivery`: true when everything ``log()`` accepted is
+        stored; false if ``timeout`` passed first, if the points could not be
+        delivered now (they are then kept in a spool and sent later), or if points
+        were lost (``lost`` and ``reasons`` say how many and why)."""
         if self._closed:
-            return False
+            return self._delivery(False)
         barrier = _Barrier()
         with self._barrier_lock:
             self._barriers += 1
             self._put(barrier)
         self._wake.set()
-        return barrier.event.wait(timeout) and barrier.ok
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not barrier.event.is_set():
+            left = _POLL if deadline is None else min(_POLL, deadline - time.monotonic())
+            if left <= 0 or barrier.event.wait(left):
+                break
+            if not self._thread.is_alive():  # gone (interpreter exit): nothing would answer
+                break
+        return self._delivery(barrier.event.is_set() and barrier.ok)
 
     flush = wait
 
+    def _delivery(self, stored: bool) -> Delivery:
+        with self._count_lock:
+            return Delivery(stored, self._refused, self._lost, tuple(self._reasons))
+
     def close(self, timeout: float = 30.0) -> None:
-        """Send what is queued and close the outlet (standalone: complete the run).
-        Called at interpreter exit; logging after it is ignored."""
+        """Send what is queued and close the outlet (standalone: complete the run;
+        failed if points were lost). Called at interpreter exit; logging after it
+        is ignored."""
         if self._closed:
             return
         self._closed = True
         self._closing = True
         self._wake.set()
         self._thread.join(timeout)
+        if self._thread.is_alive():  # stuck in the outlet: what is still queued is lost
+            left = sum(1 for item in list(self._queue) if item.__class__ is not _Barrier)
+            if left:
+                self._count_loss(left, f"the logger did not finish within {timeout:g} s")
         try:
-            self._outlet.close()
+            self._outlet.close(lost=self._lost, reason=self._loss_reason)
         except Exception as exc:  # at exit: say it, never raise
             _report(f"could not finish the run {self.run_id}: {exc}")
 
@@ -155,7 +235,8 @@ class Logger:
             try:
                 self._drain()
             except Exception as exc:  # never die: points after a failure still go out
-                self._fail(f"logging failed: {exc!r}")
+                self._failure("drain", f"logging failed: {exc!r} (a bug in runstream: "
+                                       "please report it)")
             if closing:
                 return
 
@@ -166,40 +247,112 @@ class Logger:
         if not items:
             return
         if not self._barriers:
-            self._emit(items)  # type: ignore[arg-type]  # no barrier in the queue
+            self._guarded(items)  # type: ignore[arg-type]  # no barrier in the queue
             return
         points: list[Point] = []
         for item in items:
             if item.__class__ is _Barrier:
-                self._emit(points)
+                self._guarded(points)
                 points = []
-                with self._barrier_lock:
-                    self._barriers -= 1
-                self._outlet.when_stored(item.done)
+                self._pass(item)
             else:
                 points.append(item)  # type: ignore[arg-type]
-        self._emit(points)
+        self._guarded(points)
 
-    def _emit(self, points: list[Point]) -> None:
-        for batch in self._batcher.batches(points):
-            try:
-                data = encode_payload(batch)
-            except OverflowError:  # an int beyond 64 bits slipped through as a list item
-                data = encode_payload(_as_floats(batch))
-            try:
-                self._outlet.emit(batch.TYPE, batch.VERSION, data, _now())
-            except Exception as exc:
-                self._fail(f"{len(batch.index)} points were lost: {exc}")
+    def _pass(self, barrier: _Barrier) -> None:
+        """Hand a barrier to the outlet; it is answered whatever happens."""
+        with self._barrier_lock:
+            self._barriers -= 1
+        try:
+            self._outlet.when_stored(barrier.done)
+        except Exception as exc:
+            self._failure("when_stored", f"cannot learn whether points are stored: {exc!r}")
+            barrier.done(False)
 
-    def _fail(self, message: str) -> None:
-        if not self._failure:  # say it once: a broken outlet would repeat it forever
-            self._failure = message
-            _report(message)
+    def _guarded(self, points: list[Point]) -> None:
+        if not points:
+            return
+        try:
+            self._ship(points)
+        except Exception as exc:  # not expected: _ship isolates what fails
+            self._count_loss(len(points), f"logging failed: {exc!r}")
+
+    def _ship(self, points: list[Point]) -> None:
+        """Batch, encode and emit; a point that cannot be batched or encoded is
+        found by halving and dropped alone, so the others still go out."""
+        try:
+            batches = self._batcher.batches(points)
+        except Exception as exc:
+            if len(points) > 1:
+                half = len(points) // 2
+                self._ship(points[:half])
+                self._ship(points[half:])
+            else:
+                self._drop(points[0][0], "could not be batched", exc)
+            return
+        for batch in batches:
+            self._send(batch)
+
+    def _send(self, batch: MetricsLogged) -> None:
+        n = len(batch.index)
+        try:
+            data = encode_payload(batch)
+            if len(data) > MAX_EVENT_BYTES:  # the call checks each value: a batch is split
+                raise ValueError(f"the event would be {len(data):,} bytes, more than "
+                                 f"{MAX_EVENT_BYTES:,}")
+        except Exception as exc:
+            if n > 1:
+                self._send(subset(batch, 0, n // 2))
+                self._send(subset(batch, n // 2, n))
+            else:
+                self._drop(batch.names[0], "could not be encoded", exc)
+            return
+        try:
+            self._outlet.emit(batch.TYPE, batch.VERSION, data, _now())
+        except Exception as exc:
+            self._count_loss(n, _text(exc), names=batch.names)
+
+    def _drop(self, name: str, what: str, exc: Exception) -> None:
+        """One point that cannot travel (a bug: the call let something through)."""
+        reason = f"metric {name!r}: a point {what} ({_text(exc)}); it was dropped"
+        self._lose(1, reason)
+        self._failure(f"{name}\0{what}\0{type(exc).__name__}", reason)
+
+    def _count_loss(self, points: int, reason: str, names: list[str] | None = None) -> None:
+        """``points`` accepted points are lost; say so once per distinct reason."""
+        self._lose(points, reason)
+        shown = ", ".join(repr(n) for n in (names or [])[:5])
+        if names and len(names) > 5:
+            shown += ", …"
+        self._failure(reason, f"{points:,} points{f' (metrics {shown})' if shown else ''} "
+                              f"could not be kept: {reason}; later points that fail so are "
+                              "counted, and the run ends failed with the total")
+
+    def _lose(self, points: int, reason: str) -> None:
+        with self._count_lock:
+            self._lost += points
+            if not self._loss_reason:
+                self._loss_reason = reason
+
+    def _failure(self, key: str, message: str) -> None:
+        """Report each distinct failure once (a broken outlet would repeat it forever)."""
+        with self._count_lock:
+            if key in self._reported:
+                return
+            if len(self._reported) >= _MAX_REPORTS:
+                if self._reported_all:
+                    return
+                self._reported_all = True
+                message = "further kinds of failure are counted but not shown"
+            else:
+                self._reported.add(key)
+                self._reasons.append(message)
+        _report(message)
 
 
-def _as_floats(batch: MetricsLogged) -> MetricsLogged:
-    values = [float(v) if isinstance(v, int) else v for v in batch.values]
-    return msgspec.structs.replace(batch, values=values)
+def _text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, OSError) else f"{type(exc).__name__}: {text}"
 
 
 def _report(message: str) -> None:
@@ -219,7 +372,7 @@ class _Unrecorded:
     def when_stored(self, done: Callable[[bool], None]) -> None:
         done(False)
 
-    def close(self) -> None:
+    def close(self, lost: int = 0, reason: str = "") -> None:
         return None
 
 

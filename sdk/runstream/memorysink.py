@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from runstream.codec import EventError, decode_batch, validate_batch
+from runstream.codec import EventError, EventTooLarge, decode_batch, validate_batch
 from runstream.events import Envelope
-from runstream.sink import SinkConflict, SinkRejected, SinkUnavailable
+from runstream.sink import SinkConflict, SinkRejected, SinkTooLarge, SinkUnavailable
 
 __all__ = ["MemorySink"]
 
@@ -35,6 +35,8 @@ class MemorySink:
         try:
             batch = decode_batch(body)
             validate_batch(batch)
+        except EventTooLarge as exc:
+            raise SinkTooLarge(str(exc)) from None
         except EventError as exc:
             raise SinkRejected(str(exc)) from None
         if len(batch) != count or any(e.stream != stream for e in batch):

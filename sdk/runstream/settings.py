@@ -12,6 +12,7 @@
 | ``RUNSTREAM_SPOOL_DIR`` | where unsent events wait (default ``~/.runstream/spool``) |
 | ``RUNSTREAM_STRICT`` | ``1``: a value that cannot be logged raises TypeError, not a warning |
 | ``RUNSTREAM_EXIT_PATIENCE`` | seconds a script or ``submit`` waits at the end for a down server |
+| ``RUNSTREAM_LEASE`` | seconds between signs of life of a run (default 30; 0: never expired) |
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runstream.client import DEFAULT_URL
+from runstream.heartbeat import DEFAULT_LEASE
 
 __all__ = ["SdkSettings", "default_spool_dir", "project_name"]
 
@@ -34,7 +36,7 @@ def default_spool_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 def project_name(folder: Path) -> str:
-    """A project name fit for a run id (``<project>_<epoch ms>``) from a folder name."""
+    """A project name fit for a run id (``<project>_<epoch ms>_<suffix>``) from a folder name."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", folder.resolve().name).strip("-.")
     return name or "default"
 
@@ -51,6 +53,7 @@ class SdkSettings:
     project: str = ""
     strict: bool = False
     exit_patience: float = 3.0
+    lease: float = DEFAULT_LEASE  # promised in run.started; the heartbeat keeps it
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SdkSettings:
@@ -66,4 +69,17 @@ class SdkSettings:
             project=env.get("RUNSTREAM_PROJECT", ""),
             strict=env.get("RUNSTREAM_STRICT", "") not in ("", "0", "false", "no"),
             exit_patience=float(env.get("RUNSTREAM_EXIT_PATIENCE", "3")),
+            lease=_lease(env.get("RUNSTREAM_LEASE", "")),
         )
+
+
+def _lease(text: str) -> float:
+    if not text.strip():
+        return DEFAULT_LEASE
+    try:
+        lease = float(text)
+    except ValueError:
+        lease = -1.0
+    if not 0 <= lease < 1e9:  # NaN fails too
+        raise ValueError(f"RUNSTREAM_LEASE must be seconds >= 0 (0: no lease), not {text!r}")
+    return lease

@@ -6,18 +6,37 @@ most ``max_events`` events or about ``max_bytes`` per request. Blobs stashed in
 the spool are uploaded before the events that follow them. When the sink is
 unavailable it retries with a capped exponential backoff and keeps everything
 on disk; a conflict (a gap) rewinds to the oldest event still in the spool.
+
+A refused batch never blocks the stream: one that is too large is sent in
+halves, one that is invalid is narrowed down (to the event the sink names, else
+by halving) until the refused event is alone. That event is set aside beside
+the spool (:mod:`runstream.setaside`) and an ``event.dropped`` is sent at its
+seq instead, so the stream stays gapless and everything after it is delivered.
+An event larger than :data:`~runstream.events.MAX_EVENT_BYTES` is set aside
+without being sent.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from runstream.codec import join_encoded
-from runstream.sink import Sink, SinkConflict, SinkError, SinkRejected, SinkUnavailable
-from runstream.spool import Spool
+from runstream.events import MAX_EVENT_BYTES
+from runstream.setaside import SetAside, dropped_record, list_set_aside, set_aside
+from runstream.sink import (
+    Sink,
+    SinkConflict,
+    SinkError,
+    SinkRejected,
+    SinkTooLarge,
+    SinkUnavailable,
+    SinkUnusable,
+)
+from runstream.spool import Record, Spool
 
 __all__ = ["Shipper"]
 
@@ -25,6 +44,10 @@ MAX_EVENTS = 2_000
 MAX_BYTES = 4 << 20
 MIN_BACKOFF = 0.05
 MAX_BACKOFF = 1.0
+REPORTED_SET_ASIDE = 3  # refused events reported one by one; later ones only counted
+
+# Where the server's message names the refused event of a batch (codec.EventError).
+_EVENT_INDEX = re.compile(r"event #(\d+)")
 
 Done = Callable[[bool], None]
 
@@ -43,11 +66,14 @@ class Shipper:
         self.max_bytes = max_bytes
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
-        self.error = ""  # set when shipping stopped for good (a rejected batch)
+        self.error = ""  # set when shipping stopped for good (a sink refusing all, a disk error)
         self.down_since: float | None = None  # monotonic time of the first failure in a row
         self.sent = 0  # events sent (resends included)
+        self.set_aside = 0  # events refused by the sink and set aside by this shipper
         self._on_problem = on_problem or _to_stderr
         self._cursor = spool.acked  # last seq sent and acknowledged
+        # Events set aside before (by this shipper or an earlier one): seq -> record.
+        self._replaced: dict[int, SetAside] = {i.seq: i for i in list_set_aside(spool.path)}
         self._cond = threading.Condition()
         self._dirty = True
         self._poke = False
@@ -164,18 +190,84 @@ class Shipper:
         for sha256, path in self.spool.stashed_blobs():
             try:
                 self.sink.put_blob(path, sha256, blob_progress)
+            except SinkUnusable:
+                raise  # the sink is misconfigured, not the file: keep it
             except SinkRejected as exc:
                 self._on_problem(f"dropping a stashed file that cannot be uploaded: {exc}")
             self.spool.drop_blob(sha256)
         if not records:
             return 0
-        self.sink.send(self.spool.stream, join_encoded([r.data for r in records]), len(records))
-        last = records[-1].seq
+        self._deliver([self._replaced_or_checked(r) for r in records])
+        return len(records)
+
+    def _deliver(self, records: Sequence[Record]) -> None:
+        """Send ``records``; narrow a refusal down to single events and set those aside."""
+        try:
+            self.sink.send(self.spool.stream, join_encoded([r.data for r in records]),
+                           len(records))
+        except SinkUnusable:
+            raise
+        except SinkRejected as exc:
+            if len(records) == 1:
+                self._replace(records[0], str(exc))
+                return
+            index = _named_index(exc, len(records))
+            if index is not None and not isinstance(exc, SinkTooLarge):
+                parts = [records[:index], records[index:index + 1], records[index + 1:]]
+            else:
+                half = len(records) // 2
+                parts = [records[:half], records[half:]]
+            for part in parts:
+                if part:
+                    self._deliver(part)
+            return
+        self._acked(records[-1].seq, len(records))
+
+    def _replaced_or_checked(self, record: Record) -> Record:
+        """The ``event.dropped`` of an event set aside before; an event no sink takes
+        is set aside now, unsent."""
+        info = self._replaced.get(record.seq)
+        if info is not None:
+            return dropped_record(info)
+        if len(record.data) > MAX_EVENT_BYTES:
+            info = self._set_aside(record, (
+                f"not sent: the event is {len(record.data):,} bytes and one event may be at "
+                f"most {MAX_EVENT_BYTES:,} bytes"))
+            return dropped_record(info)
+        return record
+
+    def _replace(self, record: Record, reason: str) -> None:
+        """Set aside the one event the sink refused and send its ``event.dropped``."""
+        if record.seq in self._replaced:  # the refused one is an event.dropped already
+            raise SinkUnusable(f"the sink refused the event.dropped standing for event "
+                               f"{record.seq}: {reason}")
+        replacement = dropped_record(self._set_aside(record, reason))
+        try:
+            self.sink.send(self.spool.stream, join_encoded([replacement.data]), 1)
+        except SinkRejected as exc:  # not the event's fault then: stop, keep everything
+            raise SinkUnusable(f"the sink refused even the event.dropped standing for event "
+                               f"{record.seq}: {exc}") from None
+        self._acked(record.seq, 1)
+
+    def _set_aside(self, record: Record, reason: str) -> SetAside:
+        info = set_aside(self.spool.path, self.spool.stream, record, reason)
+        self._replaced[record.seq] = info
+        self.set_aside += 1
+        if self.set_aside <= REPORTED_SET_ASIDE:
+            more = (" Further refused events are set aside without a message."
+                    if self.set_aside == REPORTED_SET_ASIDE else "")
+            self._on_problem(
+                f"event {info.seq} of {info.stream} ({info.type}, {info.size:,} bytes) was "
+                f"refused: {info.reason}. It is set aside in {self.spool.path / 'set-aside'} "
+                f"and an event.dropped stands in its place; the events after it go on. "
+                f"`runstream sync` lists set-aside events.{more}")
+        return info
+
+    def _acked(self, last: int, count: int) -> None:
         self.spool.ack(last)
         self._cursor = max(self._cursor, last)
-        self.sent += len(records)
+        self.sent += count
         self._fire_acked()
-        return len(records)
 
     def _rewind(self) -> bool:
         """Resend from the oldest event still spooled; False if already there."""
@@ -230,3 +322,12 @@ class Shipper:
             if not self._dirty and not self._closing:
                 self._cond.wait(0.5)  # also picks up blobs stashed without an append
             self._dirty = False
+
+
+def _named_index(exc: Exception, count: int) -> int | None:
+    """The index of the refused event when the sink's message names one in range."""
+    match = _EVENT_INDEX.search(str(exc))
+    if match is None:
+        return None
+    index = int(match.group(1))
+    return index if 0 <= index < count else None

@@ -15,7 +15,14 @@ harmless. Raising says what the caller should do:
 - :class:`SinkUnavailable`: nothing is known to be stored; retry later, unchanged.
 - :class:`SinkConflict`: the sink expects earlier events (a gap); resend from the
   oldest unacknowledged event. Raised again after that, the stream has a second writer.
-- :class:`SinkRejected`: the batch is invalid; retrying it cannot help.
+- :class:`SinkRejected`: the batch is invalid; retrying it cannot help. The
+  shipper narrows it down to the refused event(s) and sets those aside.
+- :class:`SinkTooLarge` (a :class:`SinkRejected`): the batch, or one event of it,
+  is larger than the sink takes; the shipper sends it in smaller pieces.
+- :class:`SinkUnusable` (a :class:`SinkRejected`): the sink refuses to work at all
+  (credentials, an address that is not a runstream server, a missing client
+  library): no event is to blame, so nothing is set aside; fix the configuration,
+  then ``runstream sync``.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["Sink", "SinkConflict", "SinkError", "SinkRejected", "SinkUnavailable", "open_sink"]
+__all__ = ["Sink", "SinkConflict", "SinkError", "SinkRejected", "SinkTooLarge", "SinkUnavailable",
+           "SinkUnusable", "open_sink"]
 
 
 class SinkError(Exception):
@@ -40,7 +48,17 @@ class SinkConflict(SinkError):
 
 
 class SinkRejected(SinkError):
-    """The sink refused the batch as invalid."""
+    """The sink refused the batch as invalid (some event of it)."""
+
+
+class SinkTooLarge(SinkRejected):
+    """The sink refused the batch, or an event of it, as larger than it takes."""
+
+
+class SinkUnusable(SinkRejected):
+    """The sink refuses every batch, whatever it holds (configuration, credentials).
+
+    A :class:`SinkRejected` (retrying cannot help), but no event is to blame."""
 
 
 class Sink(Protocol):

@@ -8,6 +8,8 @@ A spool is a folder per stream (under ``~/.runstream/spool`` by default)::
     acked       the last seq the sink acknowledged
     finished    present once the writer appended the stream's last event
     blobs/      files waiting for upload (content-addressed, by sha256)
+    reserve     space held back so the run's last events fit on a full disk
+    set-aside/  events the sink refused (see runstream.setaside)
 
 A record is ``<u32 length><u32 crc32><i64 seq>`` and one encoded envelope. An
 append is one batch: written, then fsync'd, before the call returns. A crash
@@ -15,10 +17,17 @@ can tear only the tail of the last segment; opening the spool cuts it off.
 Segments are deleted once every record in them is acknowledged; resending an
 acknowledged record is harmless (the server's dedupe absorbs it), losing an
 unacknowledged one is not, so the spool errs on the side of keeping.
+
+On a full disk an append raises OSError (ENOSPC) and leaves nothing half
+written; the writer counts what it could not keep. The ``reserve`` file
+(``RESERVE_BYTES``, allocated when the spool is made) is given up only for an
+append that asks for it (``use_reserve``: the run's ``run.completed``), so the
+run can always end on record, saying what was lost.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -34,6 +43,7 @@ from urllib.parse import quote
 __all__ = ["Record", "Spool", "SpoolBusy", "stream_folders"]
 
 SEGMENT_BYTES = 8 << 20
+RESERVE_BYTES = 256 << 10
 _HEADER = struct.Struct("<IIq")
 
 
@@ -78,6 +88,7 @@ class Spool:
         self._load_segments()
         (path / "blobs").mkdir(exist_ok=True)
         self._blobs = {p.name for p in (path / "blobs").iterdir() if len(p.name) == 64}
+        _hold_reserve(path / "reserve")
 
     # -- opening ------------------------------------------------------------
 
@@ -148,9 +159,29 @@ class Spool:
 
     # -- writing ------------------------------------------------------------
 
-    def append(self, records: Sequence[Record]) -> None:
+    def append(self, records: Sequence[Record], *, use_reserve: bool = False) -> None:
         """Write a batch of records durably (fsync'd before returning). Their seqs
-        must continue the spool's: ``next_seq``, ``next_seq + 1``, …"""
+        must continue the spool's: ``next_seq``, ``next_seq + 1``, …
+
+        Raises OSError (ENOSPC on a full disk) with nothing of the batch written;
+        ``use_reserve`` then gives up the reserve and tries once more."""
+        try:
+            self._append(records)
+        except OSError as exc:
+            if not use_reserve or exc.errno not in (errno.ENOSPC, errno.EDQUOT) \
+                    or not self.release_reserve():
+                raise
+            self._append(records)
+
+    def release_reserve(self) -> bool:
+        """Free the reserved space for the last events; False if it was gone already."""
+        try:
+            (self.path / "reserve").unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _append(self, records: Sequence[Record]) -> None:
         if not records:
             return
         with self._mutex:
@@ -190,8 +221,14 @@ class Spool:
         """The writer appended the stream's last event; once it is all acknowledged
         the spool may be removed."""
         marker = self.path / "finished"
-        with marker.open("w") as fh:
-            os.fsync(fh.fileno())
+        try:
+            with marker.open("w") as fh:
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not self.release_reserve():
+                raise
+            with marker.open("w") as fh:
+                os.fsync(fh.fileno())
 
     @property
     def finished(self) -> bool:
@@ -253,7 +290,12 @@ class Spool:
             last = self._segments[-1] if self._segments else None
             drop_last = last is not None and last.last <= seq and last.size >= SEGMENT_BYTES // 8
             # Once segments go, the acked seq is what tells the next seq: make it durable.
-            _write_int(self.path / "acked", seq, durable=bool(done) or drop_last)
+            try:
+                _write_int(self.path / "acked", seq, durable=bool(done) or drop_last)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                return  # a full disk: keep every segment (resending is harmless), retry later
             for segment in done:
                 self._segments.remove(segment)
                 segment.path.unlink()
@@ -320,8 +362,10 @@ class Spool:
 
     @property
     def done(self) -> bool:
-        """Finished, every event acknowledged and every blob uploaded."""
-        return self.finished and self.pending == 0 and not self._blobs
+        """Finished, every event acknowledged and every blob uploaded; no event set
+        aside waits to be looked at (``runstream sync --discard-set-aside``)."""
+        return self.finished and self.pending == 0 and not self._blobs \
+            and not (self.path / "set-aside").is_dir()
 
     def close(self) -> bool:
         """Release the spool; remove its folder when it is done. True if removed.
@@ -384,6 +428,32 @@ def _lock(path: Path, *, blocking: bool) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def _hold_reserve(path: Path) -> None:
+    """Allocate the reserve unless it is there; on a disk already full, go without."""
+    try:
+        if path.stat().st_size >= RESERVE_BYTES:
+            return
+    except FileNotFoundError:
+        pass
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError:
+        return
+    try:
+        try:
+            os.posix_fallocate(fd, 0, RESERVE_BYTES)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            os.pwrite(fd, bytes(RESERVE_BYTES), 0)  # a file system without fallocate
+        os.fsync(fd)
+    except OSError:
+        os.close(fd)
+        path.unlink(missing_ok=True)  # a partial reserve only holds space nobody can use
+        return
+    os.close(fd)
 
 
 def _read_int(path: Path, default: int) -> int:

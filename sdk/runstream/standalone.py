@@ -1,18 +1,21 @@
 """A run the SDK writes itself, when a script runs without an agent (``python train.py``).
 
-The SDK is then the single writer of ``run/<project>_<epoch ms>``: it writes
+The SDK is then the single writer of ``run/<project>_<epoch ms>_<suffix>``: it writes
 ``run.submitted`` and ``run.started`` when the logger is created, the metrics,
 and ``run.completed`` at exit (``failed`` with the exception's last line when
 an uncaught exception ended the script, ``canceled`` on KeyboardInterrupt).
 Every event goes through a spool and the sink :func:`~runstream.sink.open_sink`
 selects (HTTP, or Kafka when ``RUNSTREAM_KAFKA`` is set); what it does not
-acknowledge before exit stays there for ``runstream sync``.
+acknowledge before exit stays there for ``runstream sync``. Points the spool
+could not keep (a full disk) are counted, and the run then ends ``failed``
+saying how many were logged, kept and lost.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import secrets
 import socket
 import sys
 import time
@@ -21,26 +24,41 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+import msgspec
+
 from runstream.events import RunCompleted, RunStarted, RunStatus, RunSubmitted, run_stream
+from runstream.heartbeat import Heartbeat
 from runstream.settings import SdkSettings, project_name
 from runstream.shipper import Shipper
 from runstream.sink import Sink, open_sink
 from runstream.spool import Spool
-from runstream.writer import StreamWriter
+from runstream.writer import Losses, StreamWriter
 
-__all__ = ["StandaloneRun", "create_run_spool"]
+__all__ = ["StandaloneRun", "create_run_spool", "new_run_id"]
+
+
+_SUFFIX_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford's base32, lower case
+
+
+def new_run_id(project: str, millis: int | None = None) -> str:
+    """``<project>_<epoch ms>_<4 random base32 chars>``: sorts by time (within a
+    project), and 20 random bits keep ids made on two hosts in the same
+    millisecond apart without asking anyone."""
+    millis = int(time.time() * 1000) if millis is None else millis
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(4))
+    return f"{project}_{millis:013d}_{suffix}"
 
 
 def create_run_spool(root: Path, project: str) -> tuple[str, Spool]:
-    """A new run id ``<project>_<epoch ms>`` and its spool; the spool folder is the
-    reservation, so two runs started in the same millisecond get different ids."""
+    """A new run id (see :func:`new_run_id`) and its spool; the spool folder is the
+    reservation, so two runs of one machine never get the same id."""
     millis = int(time.time() * 1000)
     while True:
-        run_id = f"{project}_{millis}"
+        run_id = new_run_id(project, millis)
         try:
             return run_id, Spool.create(root, run_stream(run_id))
         except FileExistsError:
-            millis += 1
+            continue  # the same suffix drawn in the same millisecond: draw again
 
 
 class StandaloneRun:
@@ -57,6 +75,8 @@ class StandaloneRun:
         self._destination = destination
         self._owned_sink = owned_sink
         self._closed = False
+        self.losses = Losses()  # points the spool took, and what the logger could not hand over
+        self.heartbeat: Heartbeat | None = None
 
     @classmethod
     def start(cls, settings: SdkSettings, argv: list[str], *, sink: Sink | None = None,
@@ -75,12 +95,14 @@ class StandaloneRun:
         writer.append([
             RunSubmitted(project=project, script=script.name if script else "<interactive>",
                          args=list(argv[1:]), target="standalone", user=_user(), host=host),
-            RunStarted(pid=os.getpid(), host=host),
+            RunStarted(pid=os.getpid(), host=host, lease=settings.lease),
         ])
         shipper.start()
+        heartbeat = Heartbeat(writer, settings.lease).start()
         destination = f"Kafka at {settings.kafka}" if settings.kafka else \
             f"the server at {settings.url}"
         run = cls(run_id, writer, shipper, settings.exit_patience, destination, owned)
+        run.heartbeat = heartbeat
         if hook_exceptions:
             previous = sys.excepthook
 
@@ -103,21 +125,39 @@ class StandaloneRun:
     # -- the Outlet ---------------------------------------------------------
 
     def emit(self, type_: str, v: int, data: bytes, ts: float) -> None:
-        self._writer.append_encoded([(type_, v, data, ts)])
+        self._writer.append_encoded([(type_, v, data, ts)])  # OSError: the logger counts it
+        self.losses.kept(_points(data))
 
     def when_stored(self, done: Callable[[bool], None]) -> None:
         self._shipper.when_acked(self._writer.last_seq, done)
 
-    def close(self) -> None:
-        """Complete the run, deliver what the server takes within patience, keep the rest."""
+    def close(self, lost: int = 0, reason: str = "") -> None:
+        """Complete the run, deliver what the server takes within patience, keep the rest.
+
+        ``lost`` points the logger could not hand over (``reason``: the first
+        failure) make the run end failed, saying how many were kept."""
         if self._closed:
             return
         self._closed = True
-        exit_code = None if self.status == "completed" else 1
-        self._writer.append([RunCompleted(status=self.status, exit_code=exit_code,
-                                          reason=self.reason)])
         spool = self._writer.spool
-        spool.mark_finished()
+        if lost:
+            self.losses.lost(reason, points=lost)
+            loss = self.losses.summary(spool)
+            self.reason = f"{self.reason}; {loss}" if self.status == "failed" else loss
+            self.status = "failed"
+            print(f"runstream: run {self.run_id} ends failed: {loss}", file=sys.stderr,
+                  flush=True)
+        if self.heartbeat is not None:
+            self.heartbeat.stop()  # none after the run's last event
+        exit_code = None if self.status == "completed" else 1
+        try:  # the reserve makes room for this one on a full disk
+            self._writer.append([RunCompleted(status=self.status, exit_code=exit_code,
+                                              reason=self.reason)], use_reserve=True)
+            spool.mark_finished()
+        except OSError as exc:
+            print(f"runstream: could not record the end of run {self.run_id} ({exc}); "
+                  "`runstream sync` ends it once the disk has room", file=sys.stderr,
+                  flush=True)
         delivered = self._shipper.drain(patience=self._patience)
         self._shipper.close()
         if self._owned_sink is not None:
@@ -128,6 +168,60 @@ class StandaloneRun:
             print(f"runstream: {self._destination} did not take {left} events of run "
                   f"{self.run_id}; they are kept in {spool.path}. Send them with "
                   "`runstream sync` once it is up.", file=sys.stderr, flush=True)
+
+
+def _points(data: bytes) -> int:
+    """How many points an encoded ``metrics.logged`` holds (its ``index`` array's
+    length). The encoder writes ``names`` then ``index`` first, so this reads only
+    the names and a header, never the points; any other layout is decoded."""
+    try:
+        pos = 1 if data[0] & 0xF0 == 0x80 else -1  # a fixmap
+        pos = _expect(data, pos, b"\xa5names")
+        count, pos = _array(data, pos)
+        for _ in range(count):
+            pos = _skip_str(data, pos)
+        pos = _expect(data, pos, b"\xa5index")
+        return _array(data, pos)[0]
+    except (IndexError, ValueError):
+        pass
+    try:
+        return len(_count_decoder.decode(data).index)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return 0
+
+
+def _expect(data: bytes, pos: int, token: bytes) -> int:
+    if pos < 0 or data[pos:pos + len(token)] != token:
+        raise ValueError("another layout")
+    return pos + len(token)
+
+
+def _array(data: bytes, pos: int) -> tuple[int, int]:
+    head = data[pos]
+    if 0x90 <= head <= 0x9F:
+        return head & 0x0F, pos + 1
+    if head == 0xDC:
+        return int.from_bytes(data[pos + 1:pos + 3], "big"), pos + 3
+    if head == 0xDD:
+        return int.from_bytes(data[pos + 1:pos + 5], "big"), pos + 5
+    raise ValueError("not an array")
+
+
+def _skip_str(data: bytes, pos: int) -> int:
+    head = data[pos]
+    if 0xA0 <= head <= 0xBF:
+        return pos + 1 + (head & 0x1F)
+    width = {0xD9: 1, 0xDA: 2, 0xDB: 4}.get(head)
+    if width is None:
+        raise ValueError("not a string")
+    return pos + 1 + width + int.from_bytes(data[pos + 1:pos + 1 + width], "big")
+
+
+class _Count(msgspec.Struct):
+    index: list[msgspec.Raw] = []
+
+
+_count_decoder = msgspec.msgpack.Decoder(_Count)
 
 
 def _user() -> str:

@@ -18,9 +18,15 @@ from runstream_server.api.errors import error_middleware
 from runstream_server.api.routing import Route
 from runstream_server.auth import token_middleware
 from runstream_server.blobs import LocalBlobStore
-from runstream_server.database import open_engine
+from runstream_server.database import (
+    disk_full_reason,
+    is_disk_full,
+    no_space_left,
+    open_engine,
+)
 from runstream_server.eventlog import EmbeddedLog
-from runstream_server.ledger import Ledger
+from runstream_server.lease import lease_expiry
+from runstream_server.ledger import DiskFull, Ledger
 from runstream_server.live import Hub
 from runstream_server.projections.runner import Projector
 from runstream_server.services import Services, services_key
@@ -51,11 +57,34 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
                projector: Projector | None = None) -> web.Application:
     settings.check()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    given = engine
     engine = engine or open_engine(settings.db_url)
     projector = projector or Projector()
-    projector.prepare(engine)
+    readonly = _prepare(settings, engine, projector)
+    if readonly and given is None and settings.db_url.startswith("sqlite"):
+        # SQLite cannot even open its WAL for writing on a full disk: read without it.
+        engine.dispose()
+        engine = open_engine(settings.db_url, readonly=True)
+
+    def reopen() -> Engine:
+        writable = given or open_engine(settings.db_url)
+        try:
+            projector.prepare(writable)
+        except Exception as exc:
+            if writable is not given:
+                writable.dispose()
+            if no_space_left(settings.data_dir, settings.db_url):
+                raise DiskFull(readonly, readonly=True) from exc
+            raise
+        if writable is not svc.engine:
+            svc.engine.dispose()
+            svc.engine = writable
+        return writable
+
+    ledger = Ledger(engine, projector, readonly=readonly, reopen=reopen,
+                    retry=settings.readonly_retry, part_events=settings.write_part_events,
+                    part_bytes=settings.write_part_bytes)
     hub = Hub(settings.client_queue)
-    ledger = Ledger(engine, projector)
     if not settings.kafka:
         # Embedded: this ledger is the only writer; what it commits is the feed.
         ledger.subscribe(hub.publish_threadsafe)
@@ -71,8 +100,24 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
         app.router.add_route(route.method, route.path, route.handler)
     _static(app, settings.static_dir or STATIC)
     app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(lease_expiry)  # after _lifecycle: Kafka mode has set svc.log
     app.on_shutdown.append(_close_sockets)
     return app
+
+
+def _prepare(settings: Settings, engine: Engine, projector: Projector) -> str:
+    """Prepare the views for writing; on a full disk, say why the server is read-only."""
+    try:
+        projector.prepare(engine)
+    except Exception as exc:
+        if not (is_disk_full(exc) or no_space_left(settings.data_dir, settings.db_url)):
+            raise
+        full = disk_full_reason(settings.data_dir, settings.db_url)
+        reason = (f"the server started read-only: {full}; it tries to open for writing "
+                  f"again at the next write (at most every {settings.readonly_retry:g} s)")
+        log.warning("%s", reason)
+        return reason
+    return ""
 
 
 async def _close_sockets(app: web.Application) -> None:

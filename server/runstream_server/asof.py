@@ -9,7 +9,7 @@ from sqlalchemy import Connection, func, select
 
 from runstream.events import run_id_of
 from runstream_server.eventstore import events_table, head_position, read_events
-from runstream_server.projections.runs import RunView, apply
+from runstream_server.projections.runs import RunView, apply, number_runs
 
 __all__ = ["RunsAsOf", "fold_runs", "runs_as_of"]
 
@@ -42,13 +42,7 @@ def fold_runs(conn: Connection, until: int) -> dict[str, RunView]:
             if view is not None:
                 views[run_id] = view
         after = page[-1].position
-    by_project: dict[str, list[RunView]] = {}
-    for view in views.values():
-        by_project.setdefault(view.project, []).append(view)
-    for runs in by_project.values():
-        runs.sort(key=lambda v: (v.submitted or 0.0, v.run_id))
-        for number, view in enumerate(runs, start=1):
-            view.number = number
+    number_runs(views.values())
     return views
 
 

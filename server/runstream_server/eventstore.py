@@ -33,13 +33,14 @@ from sqlalchemy import (
 
 from runstream.codec import UnknownEvent, decode_data
 from runstream.events import Envelope, Payload
-from runstream_server.database import metadata
+from runstream_server.database import among, metadata
 
 __all__ = [
     "AppendResult",
     "ConcurrencyError",
     "StoredEvent",
     "append",
+    "check_append",
     "events_table",
     "head_position",
     "read_events",
@@ -74,7 +75,12 @@ APPEND_LOCK = 0x72756E73  # "runs": the advisory lock key of appends on PostgreS
 
 
 class ConcurrencyError(Exception):
-    """An append that would break a stream's order: a gap, or a second writer."""
+    """An append that would break a stream's order (a gap, or a second writer) or
+    reuse a stored event's id."""
+
+    def __init__(self, message: str, *, event_id: str = "") -> None:
+        super().__init__(message)
+        self.event_id = event_id
 
 
 _UNDECODED: Any = object()
@@ -121,7 +127,8 @@ def append(conn: Connection, events: Sequence[Envelope],
 
     Already-stored events (same stream, seq and id) are skipped and reported.
     Raises ConcurrencyError, leaving the transaction to be rolled back, when an
-    event would leave a gap in its stream or take a seq that holds another event.
+    event would leave a gap in its stream, take a seq that holds another event,
+    or reuse the id of a stored event.
     ``payloads``, when the caller has validated the events, are their decoded
     payloads (None for unknown types), kept on the stored events.
     """
@@ -136,33 +143,14 @@ def append(conn: Connection, events: Sequence[Envelope],
         # position 101 committed before 100, and a client resuming "after 101"
         # would never get 100. The lock ends with the transaction.
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK})
-    names = sorted({e.stream for e in events})
-    heads: dict[str, int] = {
-        stream: int(head) for stream, head in conn.execute(
-            select(streams_table.c.stream, streams_table.c.head)
-            .where(streams_table.c.stream.in_(names)))}
-    new_heads: dict[str, int] = {}
-    fresh: list[Envelope] = []
-    maybe_dup: list[Envelope] = []
-    for event in events:
-        head = new_heads.get(event.stream, heads.get(event.stream, -1))
-        if event.seq <= heads.get(event.stream, -1):
-            maybe_dup.append(event)
-        elif event.seq == head + 1:
-            fresh.append(event)
-            new_heads[event.stream] = event.seq
-        elif event.seq <= head:
-            raise ConcurrencyError(
-                f"stream {event.stream}: seq {event.seq} appears twice in one batch")
-        else:
-            raise ConcurrencyError(
-                f"stream {event.stream}: expected seq {head + 1}, got {event.seq} "
-                "(events are missing before it; resend from the spool in order)")
+    heads = _heads(conn, {e.stream for e in events})
+    fresh, maybe_dup, new_heads = _plan(events, heads)
     if maybe_dup:
         _check_duplicates(conn, maybe_dup)
         result.duplicates = [e.id for e in maybe_dup]
     if not fresh:
         return result
+    _check_ids_free(conn, fresh)
     now = time.time()
     rows = [
         {"id": e.id, "stream": e.stream, "seq": e.seq, "type": e.type, "v": e.v, "ts": e.ts,
@@ -182,20 +170,79 @@ def append(conn: Connection, events: Sequence[Envelope],
     return result
 
 
+def check_append(conn: Connection, events: Sequence[Envelope]) -> None:
+    """Raise the ConcurrencyError that appending ``events`` now would raise, without
+    writing: a large batch is checked as a whole before it is appended in parts."""
+    heads = _heads(conn, {e.stream for e in events})
+    fresh, maybe_dup, _ = _plan(events, heads)
+    _check_duplicates(conn, maybe_dup)
+    _check_ids_free(conn, fresh)
+
+
+_PAGE = 500  # keys per IN (…) query: far below SQLite's limit on bound parameters
+
+
+def _pages(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), _PAGE):
+        yield items[i:i + _PAGE]
+
+
+def _heads(conn: Connection, streams: Iterable[str]) -> dict[str, int]:
+    heads: dict[str, int] = {}
+    for page in _pages(sorted(streams)):
+        heads.update((s, int(h)) for s, h in conn.execute(
+            select(streams_table.c.stream, streams_table.c.head)
+            .where(among(streams_table.c.stream, page))))
+    return heads
+
+
+def _plan(events: Sequence[Envelope], heads: dict[str, int],
+          ) -> tuple[list[Envelope], list[Envelope], dict[str, int]]:
+    """Split ``events`` into new ones and possible resends, given the stored heads."""
+    new_heads: dict[str, int] = {}
+    fresh: list[Envelope] = []
+    maybe_dup: list[Envelope] = []
+    for event in events:
+        head = new_heads.get(event.stream, heads.get(event.stream, -1))
+        if event.seq <= heads.get(event.stream, -1):
+            maybe_dup.append(event)
+        elif event.seq == head + 1:
+            fresh.append(event)
+            new_heads[event.stream] = event.seq
+        elif event.seq <= head:
+            raise ConcurrencyError(
+                f"stream {event.stream}: seq {event.seq} appears twice in one batch",
+                event_id=event.id)
+        else:
+            raise ConcurrencyError(
+                f"stream {event.stream}: expected seq {head + 1}, got {event.seq} "
+                "(events are missing before it; resend from the spool in order)",
+                event_id=event.id)
+    return fresh, maybe_dup, new_heads
+
+
 def _check_duplicates(conn: Connection, events: list[Envelope]) -> None:
-    keys = [(e.stream, e.seq) for e in events]
-    stored = {
-        (s, q): i
-        for s, q, i in conn.execute(
+    stored: dict[tuple[str, int], str] = {}
+    for page in _pages([(e.stream, e.seq) for e in events]):
+        stored.update(((s, q), i) for s, q, i in conn.execute(
             select(events_table.c.stream, events_table.c.seq, events_table.c.id).where(
-                tuple_(events_table.c.stream, events_table.c.seq).in_(keys))
-        )
-    }
+                among(tuple_(events_table.c.stream, events_table.c.seq), page))))
     for e in events:
         if stored.get((e.stream, e.seq)) != e.id:
             raise ConcurrencyError(
                 f"stream {e.stream}: seq {e.seq} already holds another event "
-                f"(not {e.id}); a stream must have exactly one writer")
+                f"(not {e.id}); a stream must have exactly one writer", event_id=e.id)
+
+
+def _check_ids_free(conn: Connection, events: list[Envelope]) -> None:
+    """New events must not reuse a stored event's id (the id is how a resend is known)."""
+    t = events_table.c
+    for page in _pages([e.id for e in events]):
+        taken = conn.execute(select(t.id, t.stream, t.seq).where(among(t.id, page))).first()
+        if taken is not None:
+            raise ConcurrencyError(
+                f"event id {taken.id!r} is already stored, at {taken.stream} seq {taken.seq}; "
+                "every event needs its own id (a fresh uuid4 hex)", event_id=taken.id)
 
 
 def _set_heads(conn: Connection, new_heads: dict[str, int], old: dict[str, int]) -> None:

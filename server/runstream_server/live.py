@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 # What the jobs panel needs to follow every run's life, without the bulk data.
 JOB_TYPES = frozenset({
     "run.submitted", "run.started", "run.completed", "run.archived", "run.restored",
-    "artifact.added", "model.version_created",
+    "run.lost", "artifact.added", "model.version_created",
 })
 
 _json = msgspec.json.Encoder()

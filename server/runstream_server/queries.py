@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from runstream_server.projections.artifacts import artifacts_table, model_versions
 from runstream_server.projections.logs import chunk_decoder, log_chunks
 from runstream_server.projections.metrics import metric_chunks, metric_values, value_decoder
-from runstream_server.projections.runs import RunView, runs_table
+from runstream_server.projections.runs import RunView, numbering, runs_table
 
 __all__ = [
     "Artifact",
@@ -32,7 +32,7 @@ __all__ = [
 SortKey = str
 Archived = Literal["hide", "only", "include"]
 
-_RUN_COLUMNS = {c.name for c in runs_table.c}
+_RUN_COLUMNS = {c.name for c in runs_table.c} | {"number"}
 
 
 class RunList(msgspec.Struct):
@@ -134,8 +134,15 @@ def list_runs(
         like = f"%{search}%"
         conds.append(or_(t.script.like(like), t.run_id.like(like), t.reason.like(like)))
     where = and_(*conds) if conds else None
+    # Numbered over all of a project's runs (only the keys, read from the index), then
+    # joined and filtered: a run keeps its number whatever the filter shows.
+    numbers = select(t.run_id, numbering())
+    if project:
+        numbers = numbers.where(t.project == project)
+    numbered = numbers.subquery("numbers")
+    n = numbered.c
     total_q = select(func.count()).select_from(runs_table)
-    query = select(runs_table)
+    query = select(runs_table, n.number).join_from(runs_table, numbered, n.run_id == t.run_id)
     if where is not None:
         total_q = total_q.where(where)
         query = query.where(where)
@@ -143,7 +150,7 @@ def list_runs(
     desc = sort.startswith("-")
     key = sort.lstrip("-+")
     if key in _RUN_COLUMNS:
-        column = t[key]
+        column = n.number if key == "number" else t[key]
         query = query.order_by(column.desc() if desc else column.asc(), t.run_id)
         rows = conn.execute(query.limit(limit).offset(offset)).all()
         return RunList([_view(r) for r in rows], total)
@@ -156,8 +163,18 @@ def list_runs(
 
 
 def get_run(conn: Connection, run_id: str) -> RunView | None:
-    row = conn.execute(select(runs_table).where(runs_table.c.run_id == run_id)).first()
-    return None if row is None else _view(row)
+    t = runs_table.c
+    row = conn.execute(select(runs_table).where(t.run_id == run_id)).first()
+    if row is None:
+        return None
+    view = _view(row)
+    # Its number: 1 + the runs of its project before it in ``numbering``'s order (an
+    # index range scan of ix_runs_project_submitted, not a scan of every run).
+    before = or_(t.submitted < view.submitted,
+                 and_(t.submitted == view.submitted, t.run_id < view.run_id))
+    view.number = 1 + int(conn.execute(select(func.count()).select_from(runs_table).where(
+        t.project == view.project, before)).scalar_one())
+    return view
 
 
 def nearest_runs(conn: Connection, run_id: str, n: int = 3) -> list[str]:

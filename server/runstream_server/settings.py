@@ -40,6 +40,16 @@ class Settings:
     kafka_partitions: int = 6
     # The consumer group that writes projections; default: one per topic.
     kafka_group: str = ""
+    # Lease expiry (lease.py): how often to look for silent runs (0: never), and after
+    # how many of its leases without a sign of life a run is ended as lost.
+    lease_check: float = 5.0
+    lease_grace: float = 3.0
+    # A large batch is applied in transactions of at most this many events or bytes,
+    # so that other clients' batches wait for one part, not the whole batch.
+    write_part_events: int = 100
+    write_part_bytes: int = 1 << 20
+    # Started read-only (disk full): seconds between attempts to open for writing.
+    readonly_retry: float = 1.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -80,4 +90,9 @@ ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "RUNSTREAM_KAFKA_TOPIC": ("kafka_topic", str),
     "RUNSTREAM_KAFKA_PARTITIONS": ("kafka_partitions", int),
     "RUNSTREAM_KAFKA_GROUP": ("kafka_group", str),
+    "RUNSTREAM_LEASE_CHECK": ("lease_check", float),
+    "RUNSTREAM_LEASE_GRACE": ("lease_grace", float),
+    "RUNSTREAM_WRITE_PART_EVENTS": ("write_part_events", int),
+    "RUNSTREAM_WRITE_PART_BYTES": ("write_part_bytes", int),
+    "RUNSTREAM_READONLY_RETRY": ("readonly_retry", float),
 }

@@ -5,12 +5,13 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
 from runstream.channel import Ack, AgentChannel, Emit, Sync, read_message, write_message
-from runstream.codec import decode_payload
+from runstream.codec import decode_payload, encode_payload
 from runstream.events import LogLines, MetricsLogged
 from runstream.logger import Logger
 from runstream.memorysink import MemorySink
@@ -70,7 +71,7 @@ def test_wait_is_not_acknowledged_while_the_server_is_down(rig: Rig) -> None:
     rig.sink.reachable = False
     logger = Logger(AgentChannel.connect(str(rig.server.path), "ch_1"))
     logger.log("loss", 1.0)
-    assert logger.wait(timeout=0.3) is False
+    assert not logger.wait(timeout=0.3)
     rig.sink.reachable = True
     assert logger.wait(timeout=5)
     logger.close()
@@ -107,5 +108,49 @@ def test_a_vanished_agent_makes_waits_fail_not_hang(rig: Rig) -> None:
     logger = Logger(channel)
     rig.server.finish(grace=0)  # the agent hangs up
     logger.log("loss", 1.0)
-    assert logger.wait(timeout=5) is False
+    assert not logger.wait(timeout=5)
     logger.close(timeout=1)
+
+
+def metrics(first: int, n: int) -> bytes:
+    return encode_payload(MetricsLogged(names=["loss"], index=[0] * n,
+                                        steps=list(range(first, first + n)),
+                                        times=[0.0] * n, values=[0.5] * n))
+
+
+def test_points_the_spool_cannot_keep_are_counted_and_the_script_told_once(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = rig.writer.append_encoded
+    calls = iter(range(1_000))
+
+    def full_after_two(items: Any, **kwargs: Any) -> int:
+        if next(calls) >= 2:
+            raise OSError(28, "No space left on device")
+        return real(items, **kwargs)
+
+    monkeypatch.setattr(rig.writer, "append_encoded", full_after_two)
+    conn = socket.socket(socket.AF_UNIX)
+    conn.connect(str(rig.server.path))
+    reader = conn.makefile("rb")
+    for i in range(5):
+        write_message(conn, Emit(MetricsLogged.TYPE, 1, metrics(i * 10, 10), 0.0))
+    write_message(conn, Sync(1, stored=False))
+    replies = [read_message(reader), read_message(reader)]
+    assert isinstance(replies[0], Ack) and replies[0].token == 0 and not replies[0].ok
+    assert "No space left" in replies[0].error and "counted" in replies[0].error
+    assert replies[1] == Ack(1, True)  # told once, not three times
+    losses = rig.server.losses
+    assert (losses.points_kept, losses.points_lost) == (20, 30)
+    assert "No space left" in losses.first
+    conn.close()
+
+
+def test_points_the_sdk_could_not_hand_over_are_told_to_the_agent(rig: Rig) -> None:
+    channel = AgentChannel.connect(str(rig.server.path), "ch_1")
+    channel.emit(MetricsLogged.TYPE, 1, metrics(0, 3), 0.0)
+    channel.close(lost=7, reason="the encoder failed")
+    rig.server.finish(grace=1)
+    losses = rig.server.losses
+    assert (losses.points_kept, losses.points_lost, losses.first) == (3, 7, "the encoder failed")
+    assert "10 points logged, 3 kept; 7 could not be kept: the encoder failed" in \
+        losses.summary(rig.writer.spool)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from runstream.client import Client
+from runstream.client import ApiError, Client
 from tests.conftest import KAFKA, ServerProcess, missing_service
 
 pytestmark = pytest.mark.docker
@@ -403,3 +403,64 @@ def test_the_iris_sweep_in_containers_selects_the_same_model_as_locally(
                                              by_target["docker-python"].values()}
     assert not engine.containers.list(all=True,
                                       filters={"label": f"runstream.project={lab.name}"})
+
+
+def printed(client: Client, run_id: str) -> list[str]:
+    try:
+        return [line[-1] for line in client.get_json(f"/api/runs/{run_id}/logs",
+                                                     start=0)["lines"]]
+    except ApiError:  # not on the server yet
+        return []
+
+
+def sync_in(lab: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "runstream_agent.cli", "sync"], cwd=lab,
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_a_run_whose_supervisor_was_killed_still_ends_on_record(
+        lab: Path, engine: Any, tmp_path: Path, detach: bool) -> None:
+    # The host's `runstream submit` (or its background watcher) is SIGKILLed: the container
+    # goes on, its agent keeps the run alive and would end it; when the container dies
+    # too, the lease ends the run, and `runstream sync` (then the stream's writer) as well.
+    server = ServerProcess(tmp_path / "server", env={
+        "RUNSTREAM_LEASE_CHECK": "0.2", "RUNSTREAM_LEASE_GRACE": "2"}).start()
+    env = {**env_for(tmp_path, server.url), "RUNSTREAM_LEASE": "0.5"}
+    client = server.client()
+    sub = Submission(lab, env, "-c", "docker-python", *(["--detach"] if detach else []),
+                     "slow.py")
+    try:
+        run_id = sub.run_id
+        deadline = time.monotonic() + 120
+        while "started" not in printed(client, run_id):
+            assert time.monotonic() < deadline, sub.transcript()
+            time.sleep(0.1)
+        (container,) = containers_of(engine, run_id)
+        supervisor = container.labels["runstream.host-pid"]
+        os.kill(int(supervisor), signal.SIGKILL)
+        sub.proc.kill()
+        sub.finish()
+        time.sleep(2)  # four leases
+        container.reload()
+        assert container.status == "running"  # the run goes on without its supervisor …
+        assert run_view(client, run_id)["status"] == "running"  # … and is kept alive
+        synced = sync_in(lab, env)
+        assert "busy" in synced.stdout  # its agent inside still writes the stream
+        container.kill()
+        deadline = time.monotonic() + 15
+        while run_view(client, run_id)["status"] != "failed":
+            assert time.monotonic() < deadline, "the lease did not end the run"
+            time.sleep(0.1)
+        assert run_view(client, run_id)["reason"].startswith("agent lost: no sign of life")
+        synced = sync_in(lab, env)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        assert "its writer was gone" in synced.stdout
+        view = run_view(client, run_id)
+        assert view["status"] == "failed" and view["reason"].startswith("agent lost: its agent")
+        assert view["metrics"] == {"epoch": 1}
+    finally:
+        sub.proc.kill()
+        for left in containers_of(engine, run_id):  # nobody is left to remove it
+            left.remove(force=True)
+        server.stop()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
+from runstream.codec import decode_payload
 from runstream.events import RunCompleted, RunStarted
 from runstream.memorysink import MemorySink
 from runstream.spool import Spool
 from runstream.writer import StreamWriter
+from runstream_agent.orphans import hold_watch
 from runstream_agent.sync import sync_spools
 
 
@@ -48,13 +51,37 @@ def test_a_spool_held_by_a_running_agent_is_left_alone(tmp_path: Path) -> None:
     held.close()
 
 
-def test_an_abandoned_run_is_sent_but_kept_and_reported(tmp_path: Path) -> None:
-    spooled_run(tmp_path, "a_1", finished=False).close()
+def test_an_abandoned_run_is_ended_as_failed_agent_lost_and_delivered(tmp_path: Path) -> None:
+    spooled_run(tmp_path, "a_1", finished=False).close()  # its writer died: nobody holds it
     sink = MemorySink()
     [report] = sync_spools(tmp_path, sink)
-    assert (report.state, report.events, report.removed) == ("sent", 1, False)
-    assert "not finished" in report.message
-    assert len(sink.events["run/a_1"]) == 1
+    assert (report.state, report.events, report.removed) == ("sent", 2, True)
+    assert "ended as failed (agent lost)" in report.ended
+    end = decode_payload(sink.events["run/a_1"][-1])
+    assert isinstance(end, RunCompleted) and end.status == "failed"
+    assert end.reason.startswith("agent lost: its agent or script stopped without recording")
+
+
+def test_a_run_whose_end_was_written_but_not_marked_gets_no_second_end(tmp_path: Path) -> None:
+    spool = spooled_run(tmp_path, "a_1", finished=False)
+    StreamWriter(spool).append([RunCompleted(status="completed", exit_code=0)])
+    spool.close()  # killed between run.completed and marking the spool finished
+    sink = MemorySink()
+    [report] = sync_spools(tmp_path, sink)
+    assert report.removed and [e.type for e in sink.events["run/a_1"]] == [
+        "run.started", "run.completed"]
+
+
+def test_a_spool_watched_for_its_container_is_left_alone(tmp_path: Path) -> None:
+    spooled_run(tmp_path, "a_1", finished=False).close()
+    watch = hold_watch(tmp_path / "run%2Fa_1")  # the host's submit, while the agent inside starts
+    try:
+        [report] = sync_spools(tmp_path, MemorySink())
+        assert report.state == "busy" and "container" in report.message
+    finally:
+        os.close(watch)
+    [report] = sync_spools(tmp_path, MemorySink())  # its submit died too: now it is ended
+    assert report.removed and report.ended
 
 
 def test_an_unreachable_server_stops_the_sync_and_keeps_everything(tmp_path: Path) -> None:

@@ -57,9 +57,22 @@ def test_the_iris_lab(server: ServerProcess, tmp_path: Path) -> None:
     assert all(r["duration"] and r["duration"] > 0 for r in runs)
     by_rate = {r["metrics"]["Regularization Rate"]: r for r in runs}
     assert sorted(by_rate) == sorted(RATES)
-    for r in runs:
-        assert set(r["metrics"]) == {"Regularization Rate", "Accuracy", "MaxFscore"}
+    client = server.client()
+    for r in runs:  # every metric of every run, logged the natural NumPy way, is stored
+        assert set(r["metrics"]) == {"Regularization Rate", "Accuracy", "MaxFscore",
+                                     "Predicted class"}
         assert 0 < r["metrics"]["Accuracy"] <= 1
+        assert 0 < r["metrics"]["MaxFscore"] <= 1
+        assert re.fullmatch(r"Iris-\w+", r["metrics"]["Predicted class"])
+        path = f"/api/runs/{client.quote(r['run_id'])}/metrics"
+        assert client.get_json(path) == {
+            "scalars": ["Accuracy", "MaxFscore", "Regularization Rate"],
+            "arrays": ["Fscore", "Precision", "Recall", "Thresholds"],
+            "strings": ["Predicted class"]}
+        curves = {name: client.get_json(f"{path}/{name}")["points"]
+                  for name in ("Precision", "Recall", "Thresholds", "Fscore")}
+        assert all(len(points) == 1 and points[0]["value"] for points in curves.values())
+        assert max(curves["Fscore"][0]["value"]) == r["metrics"]["MaxFscore"]
 
     last = by_rate[0.009765625]
     log = runstream(env, lab, "history", "info", "--run", last["run_id"], "--artifact",

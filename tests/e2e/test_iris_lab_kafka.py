@@ -114,7 +114,7 @@ def test_the_lab_through_kafka_on_postgresql_equals_the_embedded_lab(
         assert [a[0] for a in run["artifacts"]] == [
             "outputs/cm.png", "outputs/model.pkl", "outputs/roc.png"]
         assert set(run["series"]) == {"Regularization Rate", "Accuracy", "Precision", "Recall",
-                                      "Thresholds", "Fscore", "MaxFscore"}
+                                      "Thresholds", "Fscore", "MaxFscore", "Predicted class"}
         assert any(text.startswith("Max F_1 is ") for _fd, text in run["lines"])
         # model.pkl too: pickling the fitted model is deterministic here (same
         # interpreter and libraries), so its hash is part of the comparison.

@@ -185,3 +185,60 @@ def test_a_lock_descriptor_can_be_handed_to_a_child_process(tmp_path: Path) -> N
     assert child.returncode == 0
     os.close(spool.lock_fd)
     assert Spool.open(spool.path).next_seq == 1
+
+
+# -- a full disk ------------------------------------------------------------------------
+
+def full_disk_while_reserved(monkeypatch: pytest.MonkeyPatch, spool: Spool) -> None:
+    """Writes fail with ENOSPC for as long as the spool's reserve holds the last space."""
+    real_write = os.write
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        if (spool.path / "reserve").exists():
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(spool_module.os, "write", write)
+
+
+def test_a_spool_holds_a_reserve_for_the_last_events(tmp_path: Path) -> None:
+    spool = Spool.create(tmp_path, "run/a_1")
+    assert (spool.path / "reserve").stat().st_size == spool_module.RESERVE_BYTES
+    spool.close()
+
+
+def test_on_a_full_disk_only_an_append_that_asks_gets_the_reserve(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spool = Spool.create(tmp_path, "run/a_1")
+    spool.append(records(0, 2))
+    full_disk_while_reserved(monkeypatch, spool)
+    with pytest.raises(OSError, match="No space left"):
+        spool.append(records(2, 1))
+    assert spool.next_seq == 2  # nothing of it written, no seq taken
+    spool.append(records(2, 1), use_reserve=True)  # the run's last event
+    spool.mark_finished()
+    assert [r.seq for r in spool.read(-1, 100, 1 << 20)] == [0, 1, 2]
+    spool.close()
+    reopened = Spool.open(spool.path)
+    assert reopened.last_seq == 2 and reopened.finished
+    reopened.close()
+
+
+def test_an_acknowledgement_that_cannot_be_written_keeps_every_segment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spool_module, "SEGMENT_BYTES", 100)
+    spool = Spool.create(tmp_path, "run/a_1")
+    for i in range(4):
+        spool.append(records(i, 1, size=120))  # a segment each
+    real = spool_module._write_int
+
+    def full(path: Path, value: int, *, durable: bool) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(spool_module, "_write_int", full)
+    spool.ack(2)  # on a full disk: nothing deleted, nothing raised
+    assert len(list(spool.path.glob("*.seg"))) == 4 and spool.pending == 1
+    monkeypatch.setattr(spool_module, "_write_int", real)
+    spool.ack(3)
+    assert len(list(spool.path.glob("*.seg"))) <= 1
+    spool.close()

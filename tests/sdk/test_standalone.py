@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from runstream import standalone
 from runstream.client import Client
 from tests.conftest import ServerProcess, free_port
 
@@ -84,3 +88,21 @@ def test_offline_runs_wait_in_the_spool_until_sync_sends_them_once(
     again = subprocess.run([sys.executable, "-m", "runstream_agent.cli", "sync"], env=env,
                            capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "Nothing to send" in again.stdout
+
+
+def test_two_hosts_creating_runs_in_the_same_millisecond_get_different_ids(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(standalone.time, "time", lambda: 1764322000.123)
+    ids = []
+    for host in range(20):  # 20 hosts (spool roots), one clock
+        run_id, spool = standalone.create_run_spool(tmp_path / f"host{host}", "iris")
+        spool.close()
+        ids.append(run_id)
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"iris_1764322000123_[0-9a-z]{4}", i) for i in ids)
+
+
+def test_run_ids_sort_by_time() -> None:
+    earlier = standalone.new_run_id("iris", 999_999_999_999)
+    later = standalone.new_run_id("iris", 1_764_322_000_000)
+    assert sorted([later, earlier]) == [earlier, later]

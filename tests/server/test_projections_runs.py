@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from runstream.events import RunSubmitted
 from runstream_server import queries
 from runstream_server.eventstore import StoredEvent, append
 from runstream_server.projections.runner import Projector
@@ -82,3 +83,68 @@ def test_run_numbers_count_a_projects_runs_in_log_order(engine: Engine) -> None:
     with engine.connect() as conn:
         numbers = {r.run_id: r.number for r in queries.list_runs(conn, archived="include").runs}
     assert numbers == {"iris_0": 1, "iris_1": 2, "iris_2": 3, "other_1": 1}
+
+
+def test_a_lost_run_is_failed_with_the_reason_until_its_writer_ends_it() -> None:
+    from runstream.events import RunHeartbeat, RunLost, RunStarted, new_event, review_stream
+
+    w = RunWriter("iris_1")
+    w.submitted()
+    w.emit(RunStarted(pid=1, host="h", lease=30.0))
+    w.emit(RunHeartbeat(lease=30.0))
+    events = stored(w)
+    lost = new_event(review_stream("iris_1"), 0, RunLost(run_id="iris_1", reason="agent lost: x"),
+                     ts=events[-1].ts + 100)
+    events.append(StoredEvent(len(events) + 1, lost.id, lost.stream, lost.seq, lost.type,
+                              lost.v, lost.ts, lost.ts, bytes(lost.data)))
+    view = fold(events)
+    assert view is not None
+    assert (view.status, view.reason, view.lease) == ("failed", "agent lost: x", 0.0)
+    assert view.ended == lost.ts and view.duration == lost.ts - events[1].ts
+    late = w.completed()  # the agent was only cut off: what really happened wins
+    events.append(StoredEvent(len(events) + 1, late.id, late.stream, late.seq, late.type,
+                              late.v, late.ts, late.ts, bytes(late.data)))
+    view = fold(events)
+    assert view is not None
+    assert (view.status, view.reason, view.exit_code, view.ended) == ("completed", "", 0, late.ts)
+
+
+def test_run_lost_after_the_writers_end_changes_nothing() -> None:
+    from runstream.events import RunLost, new_event, review_stream
+
+    w = RunWriter("iris_1")
+    w.submitted()
+    w.started()
+    w.completed()
+    events = stored(w)
+    lost = new_event(review_stream("iris_1"), 0, RunLost(run_id="iris_1", reason="agent lost"))
+    events.append(StoredEvent(len(events) + 1, lost.id, lost.stream, lost.seq, lost.type,
+                              lost.v, lost.ts, lost.ts, bytes(lost.data)))
+    view = fold(events)
+    assert view is not None and (view.status, view.reason) == ("completed", "")
+
+
+def test_run_numbers_are_derived_from_submission_time_wherever_they_are_read(
+        engine: Engine) -> None:
+    from runstream_server.asof import fold_runs
+    from runstream_server.eventstore import head_position
+
+    projector = Projector()
+    projector.prepare(engine)
+    late = RunWriter("iris_b")
+    late.emit(RunSubmitted(project="iris", script="t.py"), ts=10.0)
+    early = RunWriter("iris_a")  # submitted before iris_b, delivered after it
+    early.emit(RunSubmitted(project="iris", script="t.py"), ts=5.0)
+    tie = RunWriter("iris_c")  # the same time as iris_b: the run id decides
+    tie.emit(RunSubmitted(project="iris", script="t.py"), ts=10.0)
+    for w in (late, early, tie):
+        with engine.begin() as conn:
+            projector.apply(conn, append(conn, w.events).stored)
+    expected = {"iris_a": 1, "iris_b": 2, "iris_c": 3}
+    with engine.connect() as conn:
+        listed = {r.run_id: r.number for r in queries.list_runs(conn).runs}
+        one_by_one = {rid: queries.get_run(conn, rid).number for rid in expected}  # type: ignore[union-attr]
+        as_of = {rid: v.number for rid, v in fold_runs(conn, head_position(conn)).items()}
+        newest_first = [r.run_id for r in queries.list_runs(conn, sort="-number").runs]
+    assert listed == one_by_one == as_of == expected
+    assert newest_first == ["iris_c", "iris_b", "iris_a"]

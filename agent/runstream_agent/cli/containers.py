@@ -27,6 +27,7 @@ from runstream_agent.containers.display import BuildDisplay
 from runstream_agent.containers.engine import EngineError, connect
 from runstream_agent.containers.image import BuildFailed, ImageError, PreparedImage, ensure_image
 from runstream_agent.containers.supervisor import STOP_GRACE, ContainerRun
+from runstream_agent.orphans import hold_watch
 from runstream_agent.submission import agent_log_dir
 from runstream_agent.targets import Target, TargetError, load_target
 
@@ -146,13 +147,20 @@ def submit_in_container(ctx: click.Context, spec: RunSpec, spool: Spool, target:
     """Run a submitted run in a container: here, streaming, or in the background."""
     assert target.docker is not None
     spool_dir = spool.path
+    # Held until the run ended: while the spool's lock passes to the agent inside (and
+    # until the container is gone) `runstream sync` must not take the stream over.
+    watch = hold_watch(spool_dir)
     spool.close()  # the agent inside takes the spool's lock
     if detach:
-        log = _launch_detached(ContainerPlan(
-            spec=spec, spool_dir=str(spool_dir), image=image.tag, network=target.docker.network,
-            memory=target.docker.memory, cpus=target.docker.cpus,
-            inner_patience=settings.exit_patience, compression=settings.kafka_compression),
-            agent_log_dir(settings))
+        try:
+            log = _launch_detached(ContainerPlan(
+                spec=spec, spool_dir=str(spool_dir), image=image.tag,
+                network=target.docker.network, memory=target.docker.memory,
+                cpus=target.docker.cpus, inner_patience=settings.exit_patience,
+                compression=settings.kafka_compression, watch_fd=watch),
+                agent_log_dir(settings))
+        finally:
+            os.close(watch)  # the background process holds its own copy
         click.echo(f"The run goes on in a container, watched in the background (log: {log}).\n"
                    f"Follow it with: runstream logs --run {spec.run_id} --follow")
         return
@@ -160,8 +168,11 @@ def submit_in_container(ctx: click.Context, spec: RunSpec, spool: Spool, target:
     run = ContainerRun(client, spec, spool_dir, image.tag, target.docker, echo=echo,
                        patience=settings.exit_patience, inner_patience=settings.exit_patience,
                        compression=settings.kafka_compression, progress=upload_progress)
-    with _cancel_on_signals(run):
-        result = run.run()
+    try:
+        with _cancel_on_signals(run):
+            result = run.run()
+    finally:
+        os.close(watch)
     patience = KAFKA_NUMBER_PATIENCE if spec.kafka else 0.0
     number = _number(Client(settings.url), spec.run_id, patience) if result.delivered else None
     click.echo(footer(spec.run_id, result.outcome, result.duration, number, result.undelivered))
@@ -182,7 +193,8 @@ def _launch_detached(plan: ContainerPlan, log_dir: Path) -> Path:
     with log.open("ab") as out:
         subprocess.Popen([sys.executable, "-m", "runstream_agent.containers.detached",
                           str(plan_file)], stdin=subprocess.DEVNULL, stdout=out,
-                         stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
+                         stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy(),
+                         pass_fds=(plan.watch_fd,) if plan.watch_fd >= 0 else ())
     return log
 
 

@@ -17,7 +17,7 @@ from runstream_agent.cli.containers import prepare_container
 from runstream_agent.console import echo, footer, upload_progress
 from runstream_agent.snapshot import SnapshotError
 from runstream_agent.submission import SubmitError, agent_log_dir, launch_detached, prepare
-from runstream_agent.sync import sync_spools
+from runstream_agent.sync import StreamReport, sync_spools
 from runstream_agent.targets import TargetError
 
 __all__ = ["submit", "sync"]
@@ -119,15 +119,26 @@ def _run_number(client: Client, run_id: str, patience: float = 0.0) -> int | Non
                    "unset: over HTTP to RUNSTREAM_URL).")
 @click.option("--topic", default=None,
               help="The Kafka topic (default: RUNSTREAM_KAFKA_TOPIC or runstream.events).")
+@click.option("--discard-set-aside", is_flag=True,
+              help="Delete the events the server refused (listed by a plain sync) once "
+                   "the event.dropped standing for each is delivered.")
 @click.pass_context
 def sync(ctx: click.Context, spool_dir: Path | None, kafka: str | None,
-         topic: str | None) -> None:
+         topic: str | None, discard_set_aside: bool) -> None:
     """Send the events and files that wait in the spools to the server.
 
-    Runs whose agent or script is still going are left to it. A run that is
-    delivered in full is removed from the spool. Events go over HTTP to
+    Runs whose agent or script is still going are left to it. A run whose agent
+    or script died (nothing holds its spool) is ended as failed, "agent lost",
+    and what is left of its script is stopped. A run that is delivered in full
+    is removed from the spool. Events go over HTTP to
     RUNSTREAM_URL, or to Kafka with --kafka or RUNSTREAM_KAFKA (a server in Kafka
-    mode takes both); files always go to RUNSTREAM_URL."""
+    mode takes both); files always go to RUNSTREAM_URL.
+
+    \b
+    An event the server refuses (too large, invalid) does not hold up the rest:
+    it is set aside in its spool folder (set-aside/), an `event.dropped` is
+    stored in its place, and sync lists it (stream, seq, type, size, reason).
+    The spool is kept for it until --discard-set-aside deletes it."""
     settings = SdkSettings.from_env()
     root = spool_dir or settings.spool_dir
     kafka = settings.kafka if kafka is None else kafka
@@ -147,7 +158,8 @@ def sync(ctx: click.Context, spool_dir: Path | None, kafka: str | None,
         try:
             reports = sync_spools(root, sink, on_total=on_total,
                                   progress=lambda n: progress.advance(events, n),
-                                  blob_progress=lambda n: progress.advance(blobs, n))
+                                  blob_progress=lambda n: progress.advance(blobs, n),
+                                  discard_set_aside=discard_set_aside)
         finally:
             sink.close()
     if not reports:
@@ -155,16 +167,40 @@ def sync(ctx: click.Context, spool_dir: Path | None, kafka: str | None,
         return
     failed = 0
     for r in reports:
+        if r.ended:  # its agent or script died: sync ended the run (as failed)
+            click.echo(f"{r.stream}: its writer was gone: {r.ended}")
         what = f"{r.events} events" + (f", {r.blobs} files" if r.blobs else "")
         if r.state == "sent":
             tail = "delivered in full, spool removed" if r.removed else r.message or "sent"
+            if r.set_aside and not r.discarded and not r.message:
+                tail = "delivered; the spool is kept for its set-aside events"
             click.echo(f"{r.stream}: {what} sent; {tail}")
         else:
             failed += r.state in ("unreachable", "failed")
             click.echo(f"{r.stream}: {r.state}: {r.message}" + (
                 f" ({what} sent)" if r.events or r.blobs else ""))
+        _echo_set_aside(r)
     total = sum(r.events for r in reports)
     files = sum(r.blobs for r in reports)
     click.echo(f"Sent {total} events and {files} files to {destination}.")
+    kept = sum(len(r.set_aside) for r in reports if not r.discarded)
+    if kept:
+        click.echo(f"{kept} set-aside events are kept; once you have looked at them, delete "
+                   "them with `runstream sync --discard-set-aside`.")
     if failed:
         ctx.exit(1)
+
+
+def _echo_set_aside(report: StreamReport) -> None:
+    if not report.set_aside:
+        return
+    n = len(report.set_aside)
+    if report.discarded:
+        click.echo(f"  {report.discarded} set-aside events discarded")
+        return
+    click.echo(f"  {n} event{'s' if n > 1 else ''} set aside (refused by the server; an "
+               f"event.dropped stands in {'their' if n > 1 else 'its'} place), "
+               f"in {report.path / 'set-aside'}:")
+    for e in report.set_aside:
+        kept = "" if e.kept else " (bytes not kept)"
+        click.echo(f"    seq {e.seq}  {e.type} v{e.v}  {e.size:,} bytes{kept}: {e.reason}")

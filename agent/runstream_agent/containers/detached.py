@@ -33,6 +33,9 @@ class ContainerPlan(msgspec.Struct, frozen=True, kw_only=True):
     cpus: float | None = None
     inner_patience: float = 3.0
     compression: str = ""
+    # An inherited descriptor holding the spool's watch lock (kept open until this
+    # process ends, so `runstream sync` leaves the stream to the container's agent).
+    watch_fd: int = -1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,6 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     spec = msgspec.json.decode((control / SPEC_FILE).read_bytes(), type=RunSpec)
     settings = SdkSettings.from_env()
     spool = open_spool(spool_path)
+    if spool.finished:
+        # Another process ended the run before this agent got the spool (`runstream sync`
+        # after the host's `runstream submit` died): never a second writer of its end.
+        print(f"runstream: run {spec.run_id} was already ended by another process; "
+              "not starting it", file=sys.stderr, flush=True)
+        spool.close()
+        return 1
     sink = open_sink(spec.url, spec.kafka, spec.kafka_topic, settings.kafka_compression)
     agent = Agent(spec, spool, sink, echo=echo, explain=explain,
                   delivery_patience=settings.exit_patience)

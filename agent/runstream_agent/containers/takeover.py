@@ -20,14 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runstream.codec import EventError, decode_batch, decode_payload, join_encoded
 from runstream.events import RunCompleted, RunSubmitted
+from runstream.heartbeat import Heartbeat
 from runstream.shipper import Shipper
 from runstream.sink import Sink
-from runstream.spool import Spool
 from runstream.writer import StreamWriter
 from runstream_agent.agent import RunSpec
 from runstream_agent.containers.inside import open_spool
+from runstream_agent.orphans import last_completed
 from runstream_agent.outcome import Outcome
 from runstream_agent.outputs import Progress, upload_outputs
 
@@ -53,7 +53,7 @@ def finish_stream(spool_dir: Path, spec: RunSpec, sink: Sink, ending: Outcome, *
     spool = open_spool(spool_dir)
     shipper = Shipper(spool, sink, on_problem=on_problem)
     try:
-        recorded = None if not spool.finished else _last_completed(spool)
+        recorded = None if not spool.finished else last_completed(spool)
         took_over = not spool.finished
         shipper.start()
         if took_over:
@@ -63,14 +63,17 @@ def finish_stream(spool_dir: Path, spec: RunSpec, sink: Sink, ending: Outcome, *
                     project=spec.project, script=spec.script, args=list(spec.args),
                     target=spec.target, user=spec.user, snapshot=spec.snapshot,
                     host=spec.host)])
+            # Uploading the outputs may take longer than the lease: keep the run alive.
+            heartbeat = Heartbeat(writer, spec.lease, on_problem=on_problem).start()
             try:
                 if outputs is not None:
                     artifacts = upload_outputs(outputs, sink, spool, progress)
                     if artifacts:
                         writer.append(artifacts)
             finally:
+                heartbeat.stop()
                 writer.append([RunCompleted(status=ending.status, exit_code=ending.exit_code,
-                                            reason=ending.reason)])
+                                            reason=ending.reason)], use_reserve=True)
                 spool.mark_finished()
             recorded = ending
         delivered = shipper.drain(patience=patience)
@@ -79,22 +82,3 @@ def finish_stream(spool_dir: Path, spec: RunSpec, sink: Sink, ending: Outcome, *
         undelivered = spool.pending
         spool.close()
     return StreamEnd(recorded, took_over, delivered, undelivered)
-
-
-def _last_completed(spool: Spool) -> Outcome | None:
-    """The ``run.completed`` a finished stream ends with, if still in the spool."""
-    if spool.last_seq < 0:
-        return None
-    try:
-        records = spool.read(spool.last_seq - 1, 1, 1 << 20)
-    except (OSError, ValueError):
-        return None
-    if not records:
-        return None
-    try:
-        payload = decode_payload(decode_batch(join_encoded([records[-1].data]))[0])
-    except EventError:  # an undecodable tail says nothing about the outcome
-        return None
-    if isinstance(payload, RunCompleted):
-        return Outcome(payload.status, payload.exit_code, payload.reason)
-    return None

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from runstream.client import IngestReply
-from runstream.codec import decode_batch
+from runstream.codec import EventError, decode_batch
 from runstream_server import deadletters
 from runstream_server.api.errors import problem
 from runstream_server.api.routing import Route, json_response, read, services
@@ -23,7 +23,20 @@ async def post_events(request: web.Request) -> web.Response:
     if request.content_length and request.content_length > MAX_BATCH_BYTES:
         raise problem(413, f"a batch may be at most {MAX_BATCH_BYTES >> 20} MiB; send smaller ones")
     body = await request.read()
-    return json_response(await services(request).log.accept(decode_batch(body)))
+    events = decode_batch(body)
+    for i, event in enumerate(events):
+        kind = event.stream.partition("/")[0]
+        if kind in SERVER_STREAMS:
+            raise EventError(
+                f"field `stream`: {kind}/ streams are written by the server only "
+                f"({SERVER_STREAMS[kind]}); use the API for that, or write to run/<id>",
+                index=i, event_id=event.id)
+    return json_response(await services(request).log.accept(events))
+
+
+# Streams only the server writes, at their next seq (a client's event there would take
+# a seq, or a model version number, that the server hands out).
+SERVER_STREAMS = {"review": "archive, restore, lost runs", "model": "model versions"}
 
 
 def _sha(request: web.Request) -> str:

@@ -21,6 +21,7 @@ from kafka.errors import KafkaError
 from runstream.client import IngestReply
 from runstream.codec import encode_batch, validate_batch
 from runstream.events import Envelope, new_event, partition_key
+from runstream.kafkasink import RECORD_BYTES
 from runstream_server.eventlog import LogUnavailable, MakePayload
 from runstream_server.eventstore import StoredEvent, events_table, stream_head
 from runstream_server.kafka import KafkaSettings
@@ -38,13 +39,27 @@ def producer(settings: KafkaSettings) -> KafkaProducer:
 
 def send_streams(prod: KafkaProducer, topic: str, events: Sequence[Envelope],
                  timeout: float = 30) -> None:
-    """Produce ``events`` as one record per stream (key = stream) and wait for the acks."""
-    futures = [prod.send(topic, key=partition_key(stream).encode(),
-                         value=encode_batch(list(group)))
-               for stream, group in groupby(events, key=lambda e: e.stream)]
+    """Produce ``events`` as records of one stream each (key = stream), of about
+    ``RECORD_BYTES`` at most (as agents fill them: a large HTTP batch of one stream
+    must not make a record the broker refuses), and wait for the acks."""
+    futures = [prod.send(topic, key=partition_key(stream).encode(), value=encode_batch(part))
+               for stream, group in groupby(events, key=lambda e: e.stream)
+               for part in _records(list(group))]
     prod.flush(timeout)
     for future in futures:
         future.get(timeout)
+
+
+def _records(events: list[Envelope]) -> list[list[Envelope]]:
+    parts: list[list[Envelope]] = [[]]
+    size = 0
+    for event in events:
+        if parts[-1] and size + len(event.data) > RECORD_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(event)
+        size += len(event.data)
+    return parts
 
 
 class KafkaLog:

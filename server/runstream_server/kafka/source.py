@@ -21,7 +21,7 @@ from runstream.events import Envelope, Payload, partition_key
 from runstream_server import deadletters
 from runstream_server.eventstore import ConcurrencyError
 from runstream_server.kafka import KafkaSettings
-from runstream_server.ledger import Ledger
+from runstream_server.ledger import DiskFull, Ledger
 
 __all__ = ["Decoded", "KafkaSource", "apply_records"]
 
@@ -132,9 +132,9 @@ class KafkaSource:
                     joined, rejoins = time.monotonic(), rejoins + 1
                 try:
                     self._round(consumer)
-                except (KafkaError, OSError, SQLAlchemyError) as exc:
-                    # The broker or the database is away: nothing was committed, so
-                    # the records come again; wait a little and go on.
+                except (KafkaError, OSError, SQLAlchemyError, DiskFull) as exc:
+                    # The broker or the database is away (or its disk full): nothing was
+                    # committed, so the records come again; wait a little and go on.
                     self.error = exc
                     log.error("kafka source: %s; retrying", exc)
                     self._stop.wait(1.0)

@@ -30,7 +30,7 @@ model_versions = Table(
     "model_versions",
     metadata,
     Column("name", String(300), primary_key=True),
-    Column("version", Integer, primary_key=True),
+    Column("version", BigInteger, primary_key=True),
     Column("run_id", String(200), nullable=False),
     Column("path", String(1000), nullable=False),
     Column("sha256", String(64), nullable=False),
@@ -59,7 +59,7 @@ class ArtifactsProjection(AppendProjection):
 
 class ModelsProjection(AppendProjection):
     name: ClassVar[str] = "models"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2  # 2: version numbers are BIGINT, as the schema allows
     tables: ClassVar[tuple[Table, ...]] = (model_versions,)
 
     def rows(self, item: Applied) -> list[dict[str, Any]]:

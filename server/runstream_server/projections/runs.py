@@ -1,19 +1,23 @@
 """The runs view: one row per run, folded from its ``run/`` and ``review/`` streams.
 
 Status, duration and the latest scalar metric values are derived by the fold,
-never patched by hand. Run numbers count a project's runs in log order, the one
-fact a run's own events cannot tell, so the runner assigns it.
+never patched by hand. Run numbers count a project's runs by submission time (ties
+by run id), among the runs that exist: they are derived at read time (``numbering``
+in SQL, ``number_runs`` in memory) from that one key, ``number_key``, and never
+stored, so creating a run costs the same however many its project has, and a replay
+from Kafka's partitions, interleaved differently, numbers them the same.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Iterable, Sequence
+from typing import Any, ClassVar
 
 import msgspec
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -22,14 +26,10 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    and_,
     delete,
     func,
     insert,
-    not_,
-    or_,
     select,
-    update,
 )
 
 from runstream.events import (
@@ -46,18 +46,18 @@ from runstream.events import (
     RunSubmitted,
     run_id_of,
 )
-from runstream_server.database import metadata
+from runstream_server.database import among, metadata
 from runstream_server.eventstore import StoredEvent
 from runstream_server.projections.base import Applied
 
-__all__ = ["RunView", "RunsProjection", "apply", "runs_table"]
+__all__ = ["RunView", "RunsProjection", "apply", "number_key", "number_runs", "numbering",
+           "runs_table"]
 
 runs_table = Table(
     "runs",
     metadata,
     Column("run_id", String(200), primary_key=True),
     Column("project", String(200), nullable=False, index=True),
-    Column("number", Integer, nullable=False),
     Column("status", String(20), nullable=False),
     Column("submitted", Float),
     Column("started", Float),
@@ -69,24 +69,26 @@ runs_table = Table(
     Column("user", String(200), nullable=False),
     Column("snapshot", String(64), nullable=False),
     Column("host", String(200), nullable=False),
-    Column("exit_code", Integer),
+    Column("exit_code", BigInteger),
     Column("reason", String, nullable=False),
     Column("archived", Boolean, nullable=False),
     Column("metrics", JSON, nullable=False),
-    Column("log_lines", Integer, nullable=False),
+    Column("log_lines", BigInteger, nullable=False),
     Column("artifacts", Integer, nullable=False),
     Column("dropped", Integer, nullable=False),
     Column("lease", Float, nullable=False),
-    Column("position", Integer, nullable=False),
-    # Numbering finds a project's latest run by submission time without a scan.
+    Column("position", BigInteger, nullable=False),
+    # Numbering (see ``numbering``) reads a project's runs in this order.
     Index("ix_runs_project_submitted", "project", "submitted", "run_id"),
+    # Lease expiry looks for the few unended runs among all.
+    Index("ix_runs_status", "status"),
 )
 
 
 class RunView(msgspec.Struct, kw_only=True):
     run_id: str
     project: str
-    number: int = 0
+    number: int = 0  # derived at read time: see ``numbering``
     status: str = "submitted"  # submitted → running → completed | failed | canceled
     submitted: float | None = None
     started: float | None = None
@@ -185,9 +187,33 @@ def latest_scalars(payload: MetricsLogged) -> dict[str, float | str]:
 _NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
+def number_key(view: RunView) -> tuple[float, str]:
+    """The order that numbers a project's runs: submission time, ties by run id."""
+    return (view.submitted or 0.0, view.run_id)
+
+
+def number_runs(views: Iterable[RunView]) -> None:
+    """Set ``number`` on each view: 1, 2, … within its project, by ``number_key``."""
+    by_project: dict[str, list[RunView]] = {}
+    for view in views:
+        by_project.setdefault(view.project, []).append(view)
+    for runs in by_project.values():
+        runs.sort(key=number_key)
+        for number, view in enumerate(runs, start=1):
+            view.number = number
+
+
+def numbering(table: Any = runs_table) -> Any:
+    """``number_key`` in SQL: each run's number, over all the runs of its project
+    (``submitted`` is never NULL: a run's view is made by its ``run.submitted``)."""
+    t = table.c
+    return func.row_number().over(partition_by=t.project,
+                                  order_by=(t.submitted, t.run_id)).label("number")
+
+
 class RunsProjection:
     name: ClassVar[str] = "runs"
-    version: ClassVar[int] = 3
+    version: ClassVar[int] = 4
     tables: ClassVar[tuple[Table, ...]] = (runs_table,)
 
     def handle(self, conn: Connection, batch: Sequence[Applied]) -> None:
@@ -196,56 +222,18 @@ class RunsProjection:
             return
         loaded = {
             row.run_id: RunView(**row._asdict())
-            for row in conn.execute(select(runs_table).where(runs_table.c.run_id.in_(keys)))
+            for row in conn.execute(select(runs_table).where(among(runs_table.c.run_id, keys)))
         }
         views: dict[str, RunView | None] = dict(loaded)
         for item in batch:
             rid = run_id_of(item.event.stream)
-            if rid is None:
-                continue
-            before = views.get(rid)
-            after = apply(before, item.event, item.payload)
-            if before is None and after is not None:
-                self._place(conn, views, after)
-            views[rid] = after
+            if rid is not None:
+                views[rid] = apply(views.get(rid), item.event, item.payload)
         changed = {k: v for k, v in views.items() if v is not None and v is not loaded.get(k)}
         if not changed:
             return
-        conn.execute(delete(runs_table).where(runs_table.c.run_id.in_(list(changed))))
-        conn.execute(insert(runs_table), [msgspec.structs.asdict(v) for v in changed.values()])
-
-    @staticmethod
-    def _place(conn: Connection, views: dict[str, RunView | None], run: RunView) -> None:
-        """Number a new run by its submission time among its project's runs (ties by
-        id), moving later ones up by one. The numbers are then a function of which
-        runs exist, not of the order the log delivered them in, so a replay from
-        Kafka's partitions, interleaved differently, numbers them the same."""
-        t = runs_table.c
-        key = (run.submitted or 0.0, run.run_id)
-        near = {rid: v for rid, v in views.items()
-                if v is not None and v.project == run.project and rid != run.run_id}
-        latest = conn.execute(
-            select(t.number, t.submitted, t.run_id).where(t.project == run.project)
-            .order_by(t.submitted.desc(), t.run_id.desc()).limit(1)).first()
-        candidates = [(v.submitted or 0.0, v.run_id, v.number) for v in near.values()]
-        if latest is not None:
-            candidates.append((latest.submitted or 0.0, latest.run_id, latest.number))
-        if not candidates or max(candidates)[:2] < key:
-            # The usual case: the newest run of its project. Numbers are 1…N, so the
-            # last run's number + 1 (stored or pending in this batch, whichever is later).
-            run.number = max((c[2] for c in candidates), default=0) + 1
-            return
-        before_me = or_(t.submitted < key[0], and_(t.submitted == key[0], t.run_id < key[1]))
-        stored = conn.execute(
-            select(func.count()).select_from(runs_table)
-            .where(t.project == run.project, before_me, t.run_id.not_in(list(near)))
-        ).scalar_one()
-        run.number = int(stored) + sum(1 for v in near.values()
-                                       if (v.submitted or 0.0, v.run_id) < key) + 1
-        conn.execute(update(runs_table)
-                     .where(t.project == run.project, not_(before_me),
-                            t.run_id != run.run_id, t.run_id.not_in(list(near)))
-                     .values(number=t.number + 1))
-        for rid, v in near.items():
-            if (v.submitted or 0.0, v.run_id) > key:
-                views[rid] = msgspec.structs.replace(v, number=v.number + 1)
+        conn.execute(delete(runs_table).where(among(runs_table.c.run_id, list(changed))))
+        rows = [msgspec.structs.asdict(v) for v in changed.values()]
+        for row in rows:
+            del row["number"]
+        conn.execute(insert(runs_table), rows)

@@ -164,6 +164,11 @@ export interface RunCompletedData {
   exit_code?: number | null;
   reason?: string;
 }
+/** Written by the server to review/<run id> when the run's lease expired. */
+export interface RunLostData {
+  run_id: string;
+  reason: string;
+}
 export interface LogLinesData {
   first: number;
   lines: string[];

@@ -8,6 +8,7 @@ import type {
   LogLinesData,
   MetricsLoggedData,
   RunCompletedData,
+  RunLostData,
   RunStartedData,
   RunSubmittedData,
   RunView,
@@ -18,6 +19,7 @@ export type RunChange =
   | { kind: "submitted"; data: RunSubmittedData }
   | { kind: "started"; host: string }
   | { kind: "completed"; data: RunCompletedData }
+  | { kind: "lost"; reason: string }
   | { kind: "metrics"; latest: Record<string, number | string> }
   | { kind: "lines"; end: number }
   | { kind: "artifact" }
@@ -53,6 +55,8 @@ function toChange(event: LiveEvent): RunChange {
       return { kind: "started", host: (event.data as RunStartedData).host ?? "" };
     case "run.completed":
       return { kind: "completed", data: event.data as RunCompletedData };
+    case "run.lost":
+      return { kind: "lost", reason: (event.data as RunLostData).reason ?? "" };
     case "metrics.logged":
       return { kind: "metrics", latest: latestScalars(event.data as MetricsLoggedData) };
     case "log.lines": {
@@ -110,6 +114,8 @@ export function applyChange(view: RunView | null, c: Change): RunView | null {
     };
   }
   if (!view || ch.kind === "other") return view;
+  // The server's presumption of loss: its writer's own end, earlier or later, wins.
+  if (ch.kind === "lost" && view.ended !== null) return view;
   const next: RunView = { ...view, position: c.position };
   switch (ch.kind) {
     case "started":
@@ -122,6 +128,14 @@ export function applyChange(view: RunView | null, c: Change): RunView | null {
       next.ended = c.ts;
       next.exit_code = ch.data.exit_code ?? null;
       next.reason = ch.data.reason ?? "";
+      const start = view.started ?? view.submitted;
+      next.duration = start === null ? null : Math.max(0, c.ts - start);
+      break;
+    }
+    case "lost": {
+      next.status = "failed";
+      next.reason = ch.reason;
+      next.ended = c.ts;
       const start = view.started ?? view.submitted;
       next.duration = start === null ? null : Math.max(0, c.ts - start);
       break;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { applyChange, latestScalars, reduceEvent } from "./fold";
 import { RunStore } from "./runs";
-import { archived, artifact, completed, lines, metrics, started, submitted, view } from "./testing";
+import { archived, artifact, completed, lines, lost, metrics, started, submitted, view } from "./testing";
 
 describe("the run fold", () => {
   it("folds a run's life as the server's projection does", () => {
@@ -14,6 +14,20 @@ describe("the run fold", () => {
       run_id: "a", project: "iris", status: "completed", submitted: 100, started: 101, ended: 111,
       duration: 10, log_lines: 2, artifacts: 1, metrics: { acc: 0.9 }, position: 6, script: "train.py",
     });
+  });
+
+  it("fails a lost run with the server's reason, until its writer's own end comes", () => {
+    const fold = (events: ReturnType<typeof started>[]) =>
+      events.reduce((acc, e) => applyChange(acc, reduceEvent(e)!), null as ReturnType<typeof applyChange>);
+    const gone = fold([submitted(1, "a", "iris", 100), started(2, "a", 101), lost(3, "a", 200)]);
+    expect(gone).toMatchObject({ status: "failed", ended: 200, duration: 99, position: 3,
+                                 reason: "agent lost: no sign of life for 90 s (lease 30 s)" });
+    const back = fold([submitted(1, "a", "iris", 100), started(2, "a", 101), lost(3, "a", 200),
+                       completed(4, "a", 210)]);
+    expect(back).toMatchObject({ status: "completed", reason: "", ended: 210, position: 4 });
+    const late = fold([submitted(1, "a", "iris", 100), started(2, "a", 101), completed(3, "a", 110),
+                       lost(4, "a", 200)]);
+    expect(late).toMatchObject({ status: "completed", ended: 110, position: 3 }); // unchanged
   });
 
   it("knows nothing of a run before it was submitted", () => {

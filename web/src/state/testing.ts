@@ -15,6 +15,8 @@ export const started = (pos: number, run: string, ts = pos) =>
   ev(pos, `run/${run}`, "run.started", { pid: 1, host: "h" }, ts);
 export const completed = (pos: number, run: string, ts = pos, status = "completed") =>
   ev(pos, `run/${run}`, "run.completed", { status, exit_code: 0, reason: "" }, ts);
+export const lost = (pos: number, run: string, ts = pos, reason = "agent lost: no sign of life for 90 s (lease 30 s)") =>
+  ev(pos, `review/${run}`, "run.lost", { run_id: run, reason }, ts);
 export const archived = (pos: number, run: string) => ev(pos, `review/${run}`, "run.archived", { run_id: run });
 export const artifact = (pos: number, run: string) =>
   ev(pos, `run/${run}`, "artifact.added", { path: "outputs/m.pkl", sha256: "a".repeat(64), size: 3 });

@@ -1,0 +1,122 @@
+"""The server's disk is full: ingest answers 507 with the reason (the SDK retries), it
+recovers once space is freed with acknowledged data intact, and a server that starts
+on a full disk comes up read-only instead of not at all (real tmpfs mounts)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from runstream.client import ApiError, Client
+from runstream.codec import encode_batch
+from runstream.httpsink import HttpSink
+from runstream.sink import SinkUnavailable
+from tests.conftest import REQUIRE_SERVICES, ServerProcess
+from tests.server.history import finished_run
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB tmpfs; we are root in CI and the dev container."""
+    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"cannot mount a tmpfs ({done.stderr.strip()}); "
+                        "RUNSTREAM_REQUIRE_SERVICES=1 makes this a failure")
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the disk has no space left; deleting it frees the disk."""
+    filler = disk / "filler"
+    with filler.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 16))
+                f.flush()
+        except OSError as exc:
+            assert exc.errno == 28, exc
+    return filler
+
+
+def server_on(disk: Path, tmp_path: Path) -> ServerProcess:
+    proc = ServerProcess(disk / "data", env={"RUNSTREAM_READONLY_RETRY": "0.2"})
+    proc.log = tmp_path / "server.log"  # not on the full disk
+    return proc
+
+
+def refused(client: Client, run_id: str) -> ApiError:
+    with pytest.raises(ApiError) as caught:
+        client.post_events(encode_batch(finished_run(run_id)))
+    return caught.value
+
+
+def test_a_full_disk_answers_507_with_the_reason_and_recovers_when_space_is_freed(
+        small_disk: Path, tmp_path: Path) -> None:
+    server = server_on(small_disk, tmp_path).start()
+    try:
+        client = server.client()
+        client.post_events(encode_batch(finished_run("iris_1")))
+        filler = fill(small_disk)
+
+        error = refused(client, "iris_2")
+        assert error.status == 507, error
+        assert "disk is full" in error.message and "free space" in error.message
+        assert "nothing of this batch was stored" in error.message
+        with pytest.raises(SinkUnavailable):  # the SDK keeps it and retries
+            HttpSink(client).send("run/iris_3", encode_batch(finished_run("iris_3")), 5)
+        assert client.get_json("/api/runs/iris_1")["status"] == "completed"  # reads work
+        assert client.get_json("/api/runs")["total"] == 1
+
+        filler.unlink()
+        reply = client.post_events(encode_batch(finished_run("iris_2")))
+        assert reply.stored == 5
+        runs = {r["run_id"]: r for r in client.get_json("/api/runs")["runs"]}
+        assert set(runs) == {"iris_1", "iris_2"}
+        assert all(r["status"] == "completed" and r["metrics"]["Accuracy"] == 0.9
+                   for r in runs.values())
+    finally:
+        server.stop()
+
+
+def test_a_server_that_starts_on_a_full_disk_serves_reads_and_refuses_writes_with_507(
+        small_disk: Path, tmp_path: Path) -> None:
+    server = server_on(small_disk, tmp_path).start()
+    server.client().post_events(encode_batch(finished_run("iris_1")))
+    server.stop()
+    # The next start must write: an upgrade rebuilds a view whose version changed.
+    db = create_engine(f"sqlite:///{small_disk / 'data' / 'runstream.db'}")
+    with db.begin() as conn:
+        conn.execute(text("UPDATE projections SET version = 0 WHERE name = 'runs'"))
+    db.dispose()
+    filler = fill(small_disk)
+
+    server.start()
+    try:
+        client = server.client()
+        assert client.get_json("/api/runs/iris_1")["status"] == "completed"
+        error = refused(client, "iris_2")
+        assert error.status == 507, error
+        assert "started read-only" in error.message and "disk is full" in error.message
+        assert "nothing of this batch was stored" in error.message
+
+        filler.unlink()
+        time.sleep(0.3)  # past RUNSTREAM_READONLY_RETRY: the next write opens for writing
+        assert client.post_events(encode_batch(finished_run("iris_2"))).stored == 5
+        assert {r["run_id"] for r in client.get_json("/api/runs")["runs"]} == {"iris_1",
+                                                                              "iris_2"}
+    finally:
+        server.stop()
