@@ -3,6 +3,7 @@ and as a real subprocess that tests may kill and restart)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -28,6 +29,26 @@ def missing_service(what: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(message + "; RUNSTREAM_REQUIRE_SERVICES=1 makes this a failure")
     pytest.skip(message)
+
+
+@contextlib.contextmanager
+def tmpfs(tmp_path: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs mounted under ``tmp_path`` (we are root in CI and the dev container),
+    for full-disk tests. Skips where mounting is impossible; fails when
+    RUNSTREAM_REQUIRE_SERVICES=1, since CI must run those tests."""
+    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"cannot mount a tmpfs ({done.stderr.strip()}); "
+                        "RUNSTREAM_REQUIRE_SERVICES=1 makes this a failure")
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def free_port() -> int:

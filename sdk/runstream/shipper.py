@@ -44,6 +44,9 @@ MAX_EVENTS = 2_000
 MAX_BYTES = 4 << 20
 MIN_BACKOFF = 0.05
 MAX_BACKOFF = 1.0
+# A waiter (``Logger.wait()``) is answered False once the sink has been unavailable
+# this long since it asked: the events stay spooled, but nobody blocks on a down server.
+WAIT_PATIENCE = 5.0
 REPORTED_SET_ASIDE = 3  # refused events reported one by one; later ones only counted
 
 # Where the server's message names the refused event of a batch (codec.EventError).
@@ -59,8 +62,10 @@ def _to_stderr(message: str) -> None:
 class Shipper:
     def __init__(self, spool: Spool, sink: Sink, *, max_events: int = MAX_EVENTS,
                  max_bytes: int = MAX_BYTES, on_problem: Callable[[str], None] | None = None,
-                 min_backoff: float = MIN_BACKOFF, max_backoff: float = MAX_BACKOFF) -> None:
+                 min_backoff: float = MIN_BACKOFF, max_backoff: float = MAX_BACKOFF,
+                 wait_patience: float | None = None) -> None:
         self.spool = spool
+        self.wait_patience = WAIT_PATIENCE if wait_patience is None else wait_patience
         self.sink = sink
         self.max_events = max_events
         self.max_bytes = max_bytes
@@ -78,7 +83,7 @@ class Shipper:
         self._dirty = True
         self._poke = False
         self._closing = False
-        self._waiters: list[tuple[int, Done]] = []
+        self._waiters: list[tuple[int, Done, float]] = []  # seq, callback, when asked
         self._thread = threading.Thread(target=self._run, name=f"runstream-shipper {spool.stream}",
                                         daemon=True)
 
@@ -96,10 +101,11 @@ class Shipper:
 
     def when_acked(self, seq: int, done: Done) -> None:
         """Call ``done(True)`` once the sink acknowledged every event up to ``seq``
-        (at once if it has), ``done(False)`` if the shipper stops first."""
+        (at once if it has), ``done(False)`` if the shipper stops first or the sink
+        has been unavailable for ``wait_patience`` seconds since this call."""
         with self._cond:
             if seq > self.spool.acked and not self._closing and not self.error:
-                self._waiters.append((seq, done))
+                self._waiters.append((seq, done, time.monotonic()))
                 return
             ok = seq <= self.spool.acked
         done(ok)
@@ -132,7 +138,7 @@ class Shipper:
             self._thread.join(timeout)
         with self._cond:
             waiters, self._waiters = self._waiters, []
-        for _seq, done in waiters:
+        for _seq, done, _since in waiters:
             done(False)
 
     # -- synchronous use (``runstream sync``) -----------------------------------
@@ -286,7 +292,7 @@ class Shipper:
             if ready:
                 self._waiters = [w for w in self._waiters if w[0] > acked]
             self._cond.notify_all()
-        for _seq, done in ready:
+        for _seq, done, _since in ready:
             done(True)
 
     def _note_down(self, message: str) -> None:
@@ -294,8 +300,16 @@ class Shipper:
             self.down_since = time.monotonic()
             self._on_problem(f"{message}; {self.spool.pending} events of {self.spool.stream} "
                              f"are kept in {self.spool.path} and retried")
+        now = time.monotonic()
         with self._cond:
             self._cond.notify_all()  # a drain() may be waiting on patience
+            down_since = self.down_since or now
+            late = [w for w in self._waiters
+                    if now - max(down_since, w[2]) >= self.wait_patience]
+            if late:
+                self._waiters = [w for w in self._waiters if w not in late]
+        for _seq, done, _since in late:
+            done(False)  # still spooled and retried; the waiter is told "not stored now"
 
     def _fail(self, message: str) -> None:
         self.error = message
@@ -304,7 +318,7 @@ class Shipper:
         with self._cond:
             waiters, self._waiters = self._waiters, []
             self._cond.notify_all()
-        for _seq, done in waiters:
+        for _seq, done, _since in waiters:
             done(False)
 
     def _wait(self, delay: float | None) -> None:

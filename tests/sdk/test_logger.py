@@ -128,6 +128,26 @@ def test_logging_never_raises_while_the_server_is_down(logger: Logger, sink: Mem
     assert len(points(sink, run)) == 100
 
 
+def test_wait_without_timeout_returns_while_the_server_stays_down(
+        tmp_path: Path, sink: MemorySink, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("runstream.shipper.WAIT_PATIENCE", 0.3)
+    settings = SdkSettings(url="http://unused", spool_dir=tmp_path / "spool", project="proj",
+                           exit_patience=0.2)
+    run = StandaloneRun.start(settings, ["train.py"], sink=sink, hook_exceptions=False)
+    logger = Logger(run)
+    sink.reachable = False
+    logger.log("loss", 1.0)
+    outcome: list[Delivery] = []
+    waiter = threading.Thread(target=lambda: outcome.append(logger.wait()), daemon=True)
+    waiter.start()
+    waiter.join(10)
+    assert outcome, "wait() without a timeout hung while the server was down"
+    assert not outcome[0] and outcome[0].lost == 0  # not stored now, but nothing lost
+    sink.reachable = True
+    assert logger.wait(timeout=5)
+    logger.close()
+
+
 def test_a_standalone_run_is_submitted_started_and_completed(sink: MemorySink,
                                                              run: StandaloneRun) -> None:
     logger = Logger(run)

@@ -176,6 +176,25 @@ def test_when_acked_fires_once_the_events_are_stored(tmp_path: Path) -> None:
     shipper.close()
 
 
+def test_waiters_are_told_not_stored_once_the_sink_stayed_down_for_their_patience(
+        tmp_path: Path) -> None:
+    sink = MemorySink()
+    sink.reachable = False
+    shipper, writer = start(tmp_path, sink, max_backoff=0.05, wait_patience=0.3)
+    results: list[bool] = []
+    began = time.monotonic()
+    shipper.when_acked(writer.append([lines(0)]), results.append)
+    deadline = time.monotonic() + 5
+    while not results and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert results == [False]
+    assert 0.25 < time.monotonic() - began < 3
+    sink.reachable = True  # the events were kept and still go out
+    assert shipper.drain(timeout=5)
+    assert stored_lines(sink) == ["line 0"]
+    shipper.close()
+
+
 def test_waiters_are_told_when_the_shipper_closes_first(tmp_path: Path) -> None:
     sink = MemorySink()
     sink.reachable = False

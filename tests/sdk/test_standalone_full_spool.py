@@ -8,16 +8,15 @@ import re
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from runstream.codec import decode_payload
-from runstream.events import RunCompleted, run_stream
+from runstream.events import RunCompleted
 from runstream.spool import Spool
-from tests.conftest import REQUIRE_SERVICES, ServerProcess, free_port
+from tests.conftest import ServerProcess, free_port, tmpfs
 
 POINTS = 1_000_000
 
@@ -35,20 +34,9 @@ SUMMARY = re.compile(r"([\d,]+) points logged, ([\d,]+) kept; ([\d,]+) could not
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MiB tmpfs; we are root in CI and the dev container."""
-    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"cannot mount a tmpfs ({done.stderr.strip()}); "
-                        "RUNSTREAM_REQUIRE_SERVICES=1 makes this a failure")
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    """A 2 MiB tmpfs."""
+    with tmpfs(tmp_path, "2m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def counts(text: str) -> tuple[int, int, int]:
@@ -78,6 +66,24 @@ def sync(spool_dir: Path, url: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
+def assert_sync_delivers_the_kept_points(spool_dir: Path, tmp_path: Path, run_id: str,
+                                         numbers: tuple[int, int, int]) -> None:
+    """Once a server is up, ``runstream sync`` delivers exactly the kept points, once each,
+    in order, and the run is failed with the true counts."""
+    server = ServerProcess(tmp_path / "server").start()
+    try:
+        synced = sync(spool_dir, server.url)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        client = server.client()
+        run = client.get_json(f"/api/runs/{run_id}")
+        assert run["status"] == "failed" and counts(run["reason"]) == numbers
+        steps = client.get_json(f"/api/runs/{run_id}/metrics/loss")["steps"]
+        assert len(steps) == numbers[1] and steps == sorted(set(steps)) and steps[0] == 0
+        assert [p for p in spool_dir.iterdir() if not p.name.startswith(".")] == []
+    finally:
+        server.stop()
+
+
 def test_a_full_spool_is_counted_exactly_and_the_run_ends_failed(
         tmp_path: Path, small_disk: Path) -> None:
     project = tmp_path / "full"
@@ -98,20 +104,7 @@ def test_a_full_spool_is_counted_exactly_and_the_run_ends_failed(
     end = last_event(small_disk, run_id)
     assert end.status == "failed" and counts(end.reason) == (logged, kept, lost)
 
-    server = ServerProcess(tmp_path / "server").start()
-    try:
-        synced = sync(small_disk, server.url)
-        assert synced.returncode == 0, synced.stdout + synced.stderr
-        client = server.client()
-        run = client.get_json(f"/api/runs/{run_id}")
-        assert run["status"] == "failed" and counts(run["reason"]) == (logged, kept, lost)
-        series = client.get_json(f"/api/runs/{run_id}/metrics/loss")
-        steps = series["steps"]  # exactly the kept points, once each, in order
-        assert len(steps) == kept and steps == sorted(set(steps)) and steps[0] == 0
-        assert list(small_disk.iterdir()) == []  # delivered: the spool is gone
-    finally:
-        server.stop()
-    assert run_stream(run_id)
+    assert_sync_delivers_the_kept_points(small_disk, tmp_path, run_id, (logged, kept, lost))
 
 
 def test_the_standalone_outlet_ends_the_run_failed_with_the_counts_it_is_given(

@@ -4,9 +4,7 @@ on a full disk comes up read-only instead of not at all (real tmpfs mounts)."""
 
 from __future__ import annotations
 
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,26 +15,15 @@ from runstream.client import ApiError, Client
 from runstream.codec import encode_batch
 from runstream.httpsink import HttpSink
 from runstream.sink import SinkUnavailable
-from tests.conftest import REQUIRE_SERVICES, ServerProcess
+from tests.conftest import ServerProcess, tmpfs
 from tests.server.history import finished_run
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 16 MiB tmpfs; we are root in CI and the dev container."""
-    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"cannot mount a tmpfs ({done.stderr.strip()}); "
-                        "RUNSTREAM_REQUIRE_SERVICES=1 makes this a failure")
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    """A 16 MiB tmpfs."""
+    with tmpfs(tmp_path, "16m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def fill(disk: Path) -> Path:

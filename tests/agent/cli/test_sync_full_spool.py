@@ -10,14 +10,14 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.conftest import ServerProcess, free_port
+from tests.conftest import free_port
 from tests.sdk.test_standalone_full_spool import (
     POINTS,
     SUMMARY,
+    assert_sync_delivers_the_kept_points,
     counts,
     last_event,
     small_disk,
-    sync,
 )
 
 __all__ = ["small_disk"]  # the fixture, shared with the standalone test
@@ -52,15 +52,4 @@ def test_a_full_agent_spool_is_counted_exactly_and_the_run_ends_failed(
     end = last_event(small_disk, run_id)
     assert end.status == "failed" and counts(end.reason) == (logged, kept, lost)
 
-    server = ServerProcess(tmp_path / "server").start()
-    try:
-        synced = sync(small_disk, server.url)
-        assert synced.returncode == 0, synced.stdout + synced.stderr
-        client = server.client()
-        run = client.get_json(f"/api/runs/{run_id}")
-        assert run["status"] == "failed" and counts(run["reason"]) == (logged, kept, lost)
-        series = client.get_json(f"/api/runs/{run_id}/metrics/loss")
-        steps = series["steps"]  # exactly the kept points, once each, in order
-        assert len(steps) == kept and steps == sorted(set(steps)) and steps[0] == 0
-    finally:
-        server.stop()
+    assert_sync_delivers_the_kept_points(small_disk, tmp_path, run_id, (logged, kept, lost))
