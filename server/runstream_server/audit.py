@@ -7,11 +7,14 @@ from sqlalchemy import Connection
 
 from runstream.events import (
     ArtifactAdded,
+    EventDropped,
     LogLines,
     MetricsLogged,
     ModelVersionCreated,
     Payload,
     RunCompleted,
+    RunHeartbeat,
+    RunLost,
     RunStarted,
     RunSubmitted,
     review_stream,
@@ -41,7 +44,15 @@ def summarize(payload: Payload | None, event: StoredEvent) -> str:
             args = " ".join(payload.args)
             return f"{payload.script} {args} on {payload.target}".replace("  ", " ")
         case RunStarted():
-            return f"pid {payload.pid} on {payload.host or '?'}"
+            lease = f", lease {payload.lease:g} s" if payload.lease else ""
+            return f"pid {payload.pid} on {payload.host or '?'}{lease}"
+        case RunHeartbeat():
+            return f"alive (lease {payload.lease:g} s)"
+        case RunLost():
+            return payload.reason
+        case EventDropped():
+            return (f"a {payload.type} v{payload.v} event of {payload.size:,} bytes was refused "
+                    f"and set aside: {payload.reason}")
         case LogLines():
             last = payload.first + len(payload.lines) - 1
             head = payload.lines[0][:60] if payload.lines else ""
