@@ -5,7 +5,6 @@ queryable exactly once and in order, everything else is refused at the call,
 from __future__ import annotations
 
 import math
-import threading
 import time
 import warnings
 from decimal import Decimal
@@ -19,11 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runstream.client import Client
-from runstream.logger import Delivery, Logger
+from runstream.logger import Logger
 from runstream.settings import SdkSettings
 from runstream.standalone import StandaloneRun
 from runstream.values import RunstreamWarning
 from tests.conftest import ServerProcess
+from tests.sdk.test_logger import wait_in_thread
 
 # -- what a script logs -------------------------------------------------------
 
@@ -150,15 +150,6 @@ steps = st.one_of(
 # -- checking -----------------------------------------------------------------
 
 
-def wait_watched(logger: Logger, seconds: float = 20) -> Delivery:
-    answer: list[Delivery] = []
-    thread = threading.Thread(target=lambda: answer.append(logger.wait()), daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert answer, f"wait() did not return within {seconds} s"
-    return answer[0]
-
-
 def stored_points(client: Client, run_id: str, name: str, expect: int) -> list[tuple[int, Any]]:
     """(step, value) of a metric, once the server has ``expect`` of them (or 5 s)."""
     deadline = time.monotonic() + 5
@@ -213,7 +204,7 @@ def test_every_accepted_point_is_stored_once_in_order_whatever_else_is_logged(
         assert all(issubclass(w.category, RunstreamWarning) for w in caught)
         assert sum("dropped" in str(w.message) for w in caught) == refused
 
-        delivery = wait_watched(logger)
+        delivery = wait_in_thread(logger)
         assert delivery, delivery
         assert (delivery.refused, delivery.lost) == (refused, 0)
         logger.close()
@@ -243,7 +234,7 @@ def test_an_array_too_large_for_one_event_is_refused_and_the_run_goes_on(
     logger.log("w", np.arange(1_000_000, dtype=np.float64))  # 9 MB: fits in one event
     for step in range(100):
         logger.log("loss", np.float64(1 / (step + 1)))
-    delivery = wait_watched(logger)
+    delivery = wait_in_thread(logger)
     assert delivery and (delivery.refused, delivery.lost) == (1, 0)
     logger.close()
     run_path = f"/api/runs/{Client.quote(run.run_id)}"
