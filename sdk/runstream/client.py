@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import json
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_URL",
     "ApiError",
     "Client",
+    "DownloadError",
     "IngestReply",
     "ServerUnreachable",
     "server_url",
@@ -51,6 +53,10 @@ class ApiError(RuntimeError):
         self.status = status
         self.message = message
         self.body = body
+
+
+class DownloadError(RuntimeError):
+    """A download whose bytes were cut short or do not match their sha256: not kept."""
 
 
 class IngestReply(msgspec.Struct):
@@ -168,22 +174,58 @@ class Client:
         return sha256
 
     def download(self, path: str, dest: Path, progress: Callable[[int], None] | None = None,
-                 **query: Any) -> Path:
-        """Stream ``path`` into ``dest`` (written atomically)."""
+                 *, sha256: str | None = None, **query: Any) -> Path:
+        """Stream ``path`` (already quoted) into ``dest`` through a temporary name; only
+        bytes that hash to ``sha256`` and to the server's ``X-Content-SHA256`` (when either
+        is known) are renamed into place. Raises DownloadError, leaving nothing."""
         resp = self.request("GET", path, query=query)
+        announced = (resp.getheader("X-Content-SHA256") or "").lower() or None
+        expected = sha256.lower() if sha256 else announced
+        if sha256 and announced and announced != expected:
+            self._drop()
+            raise DownloadError(
+                f"{path} hashes to {announced} on the server (its X-Content-SHA256), but "
+                f"{expected} was expected; nothing was written")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(dest.name + ".part")
-        with tmp.open("wb") as out:
-            for chunk in iter_chunks(resp):
-                out.write(chunk)
-                if progress:
-                    progress(len(chunk))
-        tmp.replace(dest)
+        fd, name = tempfile.mkstemp(prefix=".runstream-", suffix=".part", dir=dest.parent)
+        tmp = Path(name)
+        digest = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    for chunk in iter_chunks(resp):
+                        digest.update(chunk)
+                        out.write(chunk)
+                        if progress:
+                            progress(len(chunk))
+                except (http.client.HTTPException, OSError) as exc:
+                    self._drop()
+                    raise DownloadError(
+                        f"the download of {path} was cut short ({exc!r}); nothing was written. "
+                        "If it happens again the server may hold a corrupted copy: see its "
+                        "/api/dead-letters") from None
+            if expected and digest.hexdigest() != expected:
+                raise DownloadError(
+                    f"{path} hashes to {digest.hexdigest()}, but its sha256 is {expected}; "
+                    "the bytes are corrupted or not the expected file, so nothing was written")
+            mask = os.umask(0)
+            os.umask(mask)
+            tmp.chmod(0o666 & ~mask)  # mkstemp made it private
+            tmp.replace(dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return dest
 
     @staticmethod
     def quote(value: str) -> str:
         return quote(value, safe="")
+
+    @staticmethod
+    def quote_path(value: str) -> str:
+        """A relative path for a URL: its slashes kept, everything else (space, #, ?, %)
+        quoted."""
+        return quote(value, safe="/")
 
 
 def iter_chunks(resp: http.client.HTTPResponse) -> Iterator[bytes]:

@@ -16,7 +16,7 @@ from runstream_server.api import asof, charts, docs, ingest, models, runs
 from runstream_server.api import live as live_api
 from runstream_server.api.errors import error_middleware
 from runstream_server.api.routing import Route
-from runstream_server.auth import token_middleware
+from runstream_server.auth import guard_middleware, token_middleware
 from runstream_server.blobs import LocalBlobStore
 from runstream_server.database import (
     disk_full_reason,
@@ -84,16 +84,17 @@ def create_app(settings: Settings, *, engine: Engine | None = None,
     ledger = Ledger(engine, projector, readonly=readonly, reopen=reopen,
                     retry=settings.readonly_retry, part_events=settings.write_part_events,
                     part_bytes=settings.write_part_bytes)
-    hub = Hub(settings.client_queue)
+    hub = Hub(settings.client_buffer)
     if not settings.kafka:
         # Embedded: this ledger is the only writer; what it commits is the feed.
         ledger.subscribe(hub.publish_threadsafe)
     svc = Services(settings, engine, projector, ledger, hub, LocalBlobStore(settings.blob_dir),
                    EmbeddedLog(ledger))
 
-    middlewares = [error_middleware]
+    # Outermost first: who is asking (Host, Origin), then with what token, then errors.
+    middlewares = [guard_middleware(settings), error_middleware]
     if settings.token:
-        middlewares.insert(0, token_middleware(settings.token))
+        middlewares.insert(1, token_middleware(settings.token, settings.read_token))
     app = web.Application(middlewares=middlewares, client_max_size=64 << 20)
     app[services_key] = svc
     for route in routes():
@@ -121,8 +122,11 @@ def _prepare(settings: Settings, engine: Engine, projector: Projector) -> str:
 
 
 async def _close_sockets(app: web.Application) -> None:
-    for ws in set(app[services_key].sockets):
-        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+    # All at once, and cut after a second: a client that does not read would hold the
+    # stop for ever (aiohttp's close waits for it to take the close frame).
+    await asyncio.gather(*(
+        live_api.close_socket(ws, WSCloseCode.GOING_AWAY, b"server shutting down", grace=1.0)
+        for ws in set(app[services_key].sockets)))
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import os
 from collections.abc import Callable, Mapping
@@ -30,10 +31,17 @@ class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     # SQLAlchemy URL; default: SQLite in the data dir.
     database_url: str = ""
-    token: str = ""
+    token: str = ""  # full access (agents, the CLI, the web UI)
+    read_token: str = ""  # reads only (dashboards); needs `token`
+    # Host names (no port) the server may be reached by besides loopback; "*": any.
+    # Without a token this is what stops DNS rebinding; with one, unset means any.
+    allowed_hosts: tuple[str, ...] = ()
+    # Origins (scheme://host:port) other than the server's own whose pages may write.
+    allowed_origins: tuple[str, ...] = ()
     static_dir: Path | None = None
-    # How many events a websocket client may have queued before it is dropped.
-    client_queue: int = 1_000
+    # How many bytes of events a websocket client may fall behind before it is dropped
+    # (it reconnects from its position); bounds what one slow client holds in memory.
+    client_buffer: int = 16 << 20
     # Apache Kafka as the event log: "host:port" of a broker; "" = embedded log.
     kafka: str = ""
     kafka_topic: str = "runstream.events"
@@ -77,6 +85,28 @@ class Settings:
                 f"refusing to listen on {self.host} without an API token: anyone on the "
                 "network could read and write runs. Set RUNSTREAM_TOKEN (or --token), "
                 "or bind 127.0.0.1.")
+        if self.read_token and not self.token:
+            raise ValueError(
+                "RUNSTREAM_READ_TOKEN is set but RUNSTREAM_TOKEN is not: writes would need no "
+                "token while reads need one. Set RUNSTREAM_TOKEN too (the write token).")
+        if self.read_token and hmac.compare_digest(self.read_token, self.token):
+            raise ValueError("RUNSTREAM_READ_TOKEN must differ from RUNSTREAM_TOKEN")
+
+
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _secret_file(raw: str) -> str:
+    """A token kept in a file (e.g. a container secret): its first line."""
+    path = Path(raw)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ValueError(f"cannot read the token file {path}: {exc.strerror}") from None
+    if not lines or not lines[0].strip():
+        raise ValueError(f"the token file {path} is empty: put the token on its first line")
+    return lines[0].strip()
 
 
 # Every environment variable the server reads: name -> (setting, parser).
@@ -86,6 +116,11 @@ ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "RUNSTREAM_DATA_DIR": ("data_dir", Path),
     "RUNSTREAM_DATABASE_URL": ("database_url", str),
     "RUNSTREAM_TOKEN": ("token", str),
+    "RUNSTREAM_TOKEN_FILE": ("token", _secret_file),
+    "RUNSTREAM_READ_TOKEN": ("read_token", str),
+    "RUNSTREAM_READ_TOKEN_FILE": ("read_token", _secret_file),
+    "RUNSTREAM_ALLOWED_HOSTS": ("allowed_hosts", _names),
+    "RUNSTREAM_ALLOWED_ORIGINS": ("allowed_origins", _names),
     "RUNSTREAM_KAFKA": ("kafka", str),
     "RUNSTREAM_KAFKA_TOPIC": ("kafka_topic", str),
     "RUNSTREAM_KAFKA_PARTITIONS": ("kafka_partitions", int),
@@ -95,4 +130,5 @@ ENV: dict[str, tuple[str, Callable[[str], object]]] = {
     "RUNSTREAM_WRITE_PART_EVENTS": ("write_part_events", int),
     "RUNSTREAM_WRITE_PART_BYTES": ("write_part_bytes", int),
     "RUNSTREAM_READONLY_RETRY": ("readonly_retry", float),
+    "RUNSTREAM_CLIENT_BUFFER": ("client_buffer", int),
 }

@@ -34,7 +34,8 @@ async def test_with_a_token_every_call_needs_it(engine: Engine, tmp_path: Path,
     assert ok.status == 200
     with pytest.raises(WSServerHandshakeError):
         await client.ws_connect("/api/ws")
-    ws = await client.ws_connect("/api/ws", params={"token": "s3cret"})
+    ws = await client.ws_connect("/api/ws", protocols=("runstream", "runstream.token.s3cret"))
+    assert ws.protocol == "runstream"  # the token is never echoed back
     await ws.close()
     assert (await client.get("/api")).status == 401
     status = await (await client.get("/api", headers={"Authorization": "Bearer s3cret"})).json()

@@ -109,7 +109,7 @@ def stored(n: int) -> list[StoredEvent]:
 
 
 async def test_a_slow_client_is_dropped_without_stalling_the_others() -> None:
-    hub = Hub(queue_size=3)
+    hub = Hub(client_buffer=1_000)  # a few small events
     stuck = asyncio.Event()
     received: list[str] = []
     dropped: list[str] = []

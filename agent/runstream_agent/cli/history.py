@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import io
+import hashlib
 import sys
-import tarfile
-import zipfile
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import click
@@ -14,7 +14,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from rich.table import Table
 from rich.text import Text
 
-from runstream.client import Client
+from runstream.client import Client, DownloadError
 from runstream_agent.cli.output import (
     api_errors,
     client_option,
@@ -29,6 +29,7 @@ from runstream_agent.cli.output import (
     run_option,
 )
 from runstream_agent.cli.registry import promote
+from runstream_agent.files import Refused, extract_snapshot, move_into_place, safe_relative, staging
 
 __all__ = ["history"]
 
@@ -112,7 +113,7 @@ def info(run_id: str, artifact: str | None, output: str, query: str | None,
             return
         rid = Client.quote(run["run_id"])
         path = f"/api/runs/{rid}/driver_log" if artifact == "driver_log" else \
-            f"/api/runs/{rid}/artifacts/{artifact}"
+            f"/api/runs/{rid}/artifacts/{Client.quote_path(artifact)}"
         resp = client.request("GET", path)
         while chunk := resp.read(1 << 16):
             sys.stdout.buffer.write(chunk)
@@ -192,35 +193,46 @@ def compare_table(data: dict[str, Any]) -> Table:
 history.add_command(promote)
 
 
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turn a refused name, archive or download into one clear line and a non-zero exit."""
+    try:
+        yield
+    except (Refused, DownloadError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @history.command()
 @run_option
 @click.option("-d", "--directory", "dest", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Where to write the run's files.")
 @client_option
 def download(run_id: str, dest: Path, url: str | None) -> None:
-    """Download a run's files (outputs/…) and its driver_log."""
+    """Download a run's files (outputs/…) and its driver_log, each checked against its
+    sha256; all of them are written, or none."""
     client = connect(url)
-    with api_errors():
+    with api_errors(), refusals():
         run = get_run(client, run_id)
         rid = Client.quote(run["run_id"])
         artifacts = client.get_json(f"/api/runs/{rid}/artifacts")
+        # Every name is checked before the first byte is written.
+        names = [safe_relative(a["path"], "artifact") for a in artifacts]
+        if len({*names, PurePosixPath("driver_log.txt")}) < len(names) + 1:
+            raise Refused(f"run {run['run_id']} lists an artifact twice or one named "
+                          "driver_log.txt; download its files one by one with `history info "
+                          "--artifact`")
         total = sum(a["size"] for a in artifacts)
-        with Progress("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                      console=err) as bar:
+        with staging(dest) as tmp, Progress(
+                "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                console=err) as bar:
             task = bar.add_task("downloading", total=total)
-            for a in artifacts:
-                target = safe_join(dest, a["path"])
-                client.download(f"/api/runs/{rid}/artifacts/{a['path']}", target,
-                                progress=lambda n: bar.advance(task, n))
-        client.download(f"/api/runs/{rid}/driver_log", dest / "driver_log.txt")
-    err.print(f"{len(artifacts)} files and driver_log.txt written to {dest}")
-
-
-def safe_join(root: Path, relative: str) -> Path:
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root.resolve()):
-        raise click.ClickException(f"refusing to write {relative!r} outside {root}")
-    return target
+            for a, name in zip(artifacts, names, strict=True):
+                client.download(f"/api/runs/{rid}/artifacts/{Client.quote_path(a['path'])}",
+                                tmp / name, progress=lambda n: bar.advance(task, n),
+                                sha256=a.get("sha256"))
+            client.download(f"/api/runs/{rid}/driver_log", tmp / "driver_log.txt")
+            move_into_place(tmp, dest)
+    err.print(f"{len(artifacts)} files and driver_log.txt written to {dest} (sha256 verified)")
 
 
 @history.command()
@@ -259,23 +271,12 @@ def checkout(run_id: str, dest: Path, url: str | None) -> None:
         if not run["snapshot"]:
             raise click.ClickException(f"run {run_id} was submitted without a code snapshot")
         data = client.request("GET", f"/api/blobs/{run['snapshot']}").read()
-    if dest.exists() and any(dest.iterdir()):
+    if hashlib.sha256(data).hexdigest() != run["snapshot"]:
+        raise click.ClickException(
+            f"the code snapshot of run {run_id} does not hash to its sha256 {run['snapshot']}: "
+            "the server sent corrupted bytes, so nothing was written")
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise click.ClickException(f"{dest} is not empty; choose a new folder")
-    dest.mkdir(parents=True, exist_ok=True)
-    extract(data, dest)
-    err.print(f"code of run {run['number']} written to {dest}")
-
-
-def extract(data: bytes, dest: Path) -> None:
-    """Unpack a snapshot (tar, possibly compressed, or zip) without leaving ``dest``."""
-    buffer = io.BytesIO(data)
-    if zipfile.is_zipfile(buffer):
-        with zipfile.ZipFile(buffer) as zf:
-            for name in zf.namelist():
-                safe_join(dest, name)
-            zf.extractall(dest)
-        return
-    buffer.seek(0)
-    with tarfile.open(fileobj=buffer) as tf:
-        tf.extractall(dest, filter="data")
-
+    with refusals():
+        files = extract_snapshot(data, dest)
+    err.print(f"code of run {run['number']} ({files} files) written to {dest}")

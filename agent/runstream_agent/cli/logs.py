@@ -53,8 +53,23 @@ async def follow(client: Client, run_id: str, after: int, until_done: bool) -> i
                             return 0 if event["data"]["status"] == "completed" else 1
                     if frame.get("live") and not until_done:
                         return 0
+        except websockets.InvalidStatus as exc:  # refused at the handshake: say why
+            raise click.ClickException(
+                f"the server refused the live feed (HTTP {exc.response.status_code}): "
+                f"{refusal(exc.response.body)}") from None
         except (OSError, websockets.ConnectionClosedError):
-            await asyncio.sleep(0.5)  # server restarting, or we were too slow: resume
+            # Server restarting, or closed us with 4000 (we fell too far behind): resume
+            # from the last position printed.
+            await asyncio.sleep(0.5)
+
+
+def refusal(body: bytes | bytearray | None) -> str:
+    """The server's reason, from its ``{"error": …}`` body (or the body itself)."""
+    data = bytes(body or b"")
+    try:
+        return str(json.loads(data)["error"])
+    except (ValueError, KeyError, TypeError):
+        return data.decode(errors="replace")[:500]
 
 
 def write_lines(data: dict[str, Any]) -> None:

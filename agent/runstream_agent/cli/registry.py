@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from runstream.client import Client
+from runstream.client import Client, DownloadError
 from runstream_agent.cli.output import (
     api_errors,
     client_option,
@@ -21,6 +21,7 @@ from runstream_agent.cli.output import (
     output_options,
     run_option,
 )
+from runstream_agent.files import Refused, safe_file_name
 
 __all__ = ["asset", "models", "promote"]
 
@@ -45,7 +46,10 @@ def promote(run_id: str, artifact_path: str, name: str, link_dir: Path, url: str
             "version": version["version"], "sha256": version["sha256"], "size": version["size"],
             "run_id": version["run_id"], "path": version["path"]}
     link_dir.mkdir(parents=True, exist_ok=True)
-    link_file = link_dir / f"{name}.link"
+    try:
+        link_file = link_dir / f"{safe_file_name(version['name'])}.link"
+    except Refused as exc:
+        raise click.ClickException(str(exc)) from None
     link_file.write_text(json.dumps(link, indent=2) + "\n")
     err.print(f"{name} version {version['version']} from run {version['run_id']}; "
               f"link written to {link_file}")
@@ -56,35 +60,54 @@ def asset() -> None:
     """Assets named by link files (written by `history promote`)."""
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def read_link(link_file: Path) -> tuple[str, int, str, str | None]:
+    """A link file's model, version, sha256 and the server it names, checked."""
+    try:
+        link = json.loads(link_file.read_text())
+        model, version, sha = link["model"], link["version"], link["sha256"]
+        named = link.get("server")
+        if not (isinstance(model, str) and model and isinstance(version, int)
+                and not isinstance(version, bool) and version > 0 and isinstance(sha, str)
+                and _SHA256.fullmatch(sha) and (named is None or isinstance(named, str))):
+            raise ValueError("model must be a name, version a number from 1, sha256 64 hex "
+                             "digits")
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise click.ClickException(
+            f"{link_file} is not a runstream link file ({exc}); write one with "
+            "`runstream history promote`") from None
+    return model, version, sha, named
+
+
 @asset.command("download")
 @click.option("--link-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               required=True, help="A .link file, e.g. assets/model.pkl.link.")
 @click.option("-d", "--directory", "dest", type=click.Path(file_okay=False, path_type=Path),
               default=Path("."), show_default=True, help="Where to write the file.")
-@click.option("--url", default=None,
-              help="Use this server instead of the one named in the link file.")
+@client_option
 def download(link_file: Path, dest: Path, url: str | None) -> None:
-    """Download the model version a link file names, and verify its sha256."""
+    """Download the model version a link file names, and verify its sha256.
+
+    The file is fetched from your server (--url or RUNSTREAM_URL), never from the one the
+    link file names: a link file could come from anyone, and your RUNSTREAM_TOKEN goes to
+    the server you chose. The sha256 check makes sure it is the same file."""
+    model, version, sha, named = read_link(link_file)
+    client = connect(url)
+    if named and named.rstrip("/") != client.url:
+        err.print(f"note: {link_file} names the server {named!r}; downloading from your "
+                  f"server {client.url} instead (pass --url to choose another)")
     try:
-        link = json.loads(link_file.read_text())
-        model, version, sha = link["model"], int(link["version"]), link["sha256"]
-    except (ValueError, KeyError, TypeError) as exc:
+        target = dest / safe_file_name(model)
+        with api_errors():
+            client.download(f"/api/models/{Client.quote(model)}/versions/{version}/download",
+                            target, sha256=sha)
+    except DownloadError as exc:
         raise click.ClickException(
-            f"{link_file} is not a runstream link file ({exc}); write one with "
-            "`runstream history promote`") from None
-    client = connect(url or link.get("server"))
-    target = dest / model
-    with api_errors():
-        client.download(f"/api/models/{Client.quote(model)}/versions/{version}/download",
-                        target.with_name(target.name + ".download"))
-    tmp = target.with_name(target.name + ".download")
-    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    if digest != sha:
-        tmp.unlink()
-        raise click.ClickException(
-            f"{model} version {version} hashes to {digest}, but the link file says {sha}; "
-            "the file was not kept. Is the link file from this server?")
-    tmp.replace(target)
+            f"{model} version {version}: {exc}. Is the link file from this server?") from None
+    except Refused as exc:
+        raise click.ClickException(f"{link_file}: {exc}") from None
     err.print(f"{model} version {version} written to {target} (sha256 verified)")
 
 

@@ -8,7 +8,9 @@ from aiohttp import web
 
 from runstream.client import IngestReply
 from runstream.codec import EventError, decode_batch
+from runstream.events import ModelVersionCreated, RunArchived, RunLost, RunRestored
 from runstream_server import deadletters
+from runstream_server.api.download import send_blob
 from runstream_server.api.errors import problem
 from runstream_server.api.routing import Route, json_response, read, services
 from runstream_server.blobs import BlobMismatch, valid_sha256
@@ -31,12 +33,27 @@ async def post_events(request: web.Request) -> web.Response:
                 f"field `stream`: {kind}/ streams are written by the server only "
                 f"({SERVER_STREAMS[kind]}); use the API for that, or write to run/<id>",
                 index=i, event_id=event.id)
+        if kind != "run":
+            raise EventError(f"field `stream`: {event.stream!r} is not a run's stream; "
+                             "clients write only to run/<run id>", index=i, event_id=event.id)
+        if event.type in SERVER_TYPES:
+            raise EventError(
+                f"field `type`: {event.type} events are written by the server only "
+                f"({SERVER_TYPES[event.type]}), never into a run's stream",
+                index=i, event_id=event.id)
     return json_response(await services(request).log.accept(events))
 
 
 # Streams only the server writes, at their next seq (a client's event there would take
 # a seq, or a model version number, that the server hands out).
 SERVER_STREAMS = {"review": "archive, restore, lost runs", "model": "model versions"}
+# ...and the events it writes there, which would forge a model or an archive anywhere.
+SERVER_TYPES = {
+    ModelVersionCreated.TYPE: "POST /api/models",
+    RunArchived.TYPE: "POST /api/runs/<id>/archive",
+    RunRestored.TYPE: "POST /api/runs/<id>/restore",
+    RunLost.TYPE: "the server's lease check",
+}
 
 
 def _sha(request: web.Request) -> str:
@@ -73,10 +90,7 @@ async def head_blob(request: web.Request) -> web.StreamResponse:
 
 async def get_blob(request: web.Request) -> web.StreamResponse:
     sha = _sha(request)
-    store = services(request).blobs
-    if not store.exists(sha):
-        raise problem(404, f"no blob {sha}")
-    return web.FileResponse(store.path(sha), headers={"ETag": f'"{sha}"'})
+    return await send_blob(request, sha, {"Content-Type": "application/octet-stream"})
 
 
 async def list_dead_letters(request: web.Request) -> web.Response:

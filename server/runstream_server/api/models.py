@@ -7,9 +7,11 @@ from aiohttp import web
 
 from runstream.events import ModelVersionCreated, model_stream
 from runstream_server import queries
+from runstream_server.api.download import content_disposition, send_blob
 from runstream_server.api.errors import problem
 from runstream_server.api.routing import Route, json_response, parse_body, read, services
 from runstream_server.api.runs import require_run
+from runstream_server.names import model_name_problem
 
 __all__ = ["ROUTES", "PromoteIn"]
 
@@ -20,8 +22,8 @@ class PromoteIn(msgspec.Struct):
     name: str
 
     def __post_init__(self) -> None:
-        if not self.name.strip() or "/" in self.name or len(self.name) > 200:
-            raise ValueError("`name` must be 1-200 characters without '/'")
+        if (why := model_name_problem(self.name)) is not None:
+            raise ValueError(f"`name`: {why}")
 
 
 class ModelDetail(msgspec.Struct):
@@ -89,11 +91,9 @@ async def get_version(request: web.Request) -> web.Response:
 
 async def download_version(request: web.Request) -> web.StreamResponse:
     version = await _version(request)
-    blob = services(request).blobs.path(version.sha256)
-    return web.FileResponse(blob, headers={
+    return await send_blob(request, version.sha256, {
         "Content-Type": "application/octet-stream",
-        "Content-Disposition": f'attachment; filename="{version.name}"',
-        "X-Content-SHA256": version.sha256})
+        "Content-Disposition": content_disposition("attachment", version.name)})
 
 
 MODEL = "/api/models/{name}"

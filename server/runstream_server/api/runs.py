@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 
 from runstream.events import RunArchived, RunRestored, review_stream
 from runstream_server import audit, queries
+from runstream_server.api.download import content_disposition, send_blob
 from runstream_server.api.errors import problem
 from runstream_server.api.routing import Route, json_response, read, services
 from runstream_server.projections.runs import RunView
@@ -36,7 +37,9 @@ def _lookup(conn: Connection, run_id: str) -> tuple[RunView | None, list[str]]:
 
 
 async def require_run(request: web.Request, run_id: str | None = None) -> RunView:
-    run_id = run_id or request.match_info["run_id"]
+    # `is None`, not `or`: an empty run id from a body (POST /api/models) is a 404, not a
+    # KeyError on a route without {run_id}.
+    run_id = request.match_info["run_id"] if run_id is None else run_id
     run, nearest = await read(request, _lookup, run_id)
     if run is None:
         hint = f" Did you mean {', '.join(nearest)}?" if nearest else \
@@ -116,13 +119,15 @@ async def get_artifact(request: web.Request) -> web.StreamResponse:
     found = [a for a in await read(request, queries.artifacts, run.run_id) if a.path == path]
     if not found:
         raise problem(404, f"run {run.run_id} has no artifact {path!r}")
-    blob = services(request).blobs.path(found[0].sha256)
     media = found[0].media_type or mimetypes.guess_type(path)[0] or "application/octet-stream"
-    name = path.rsplit("/", 1)[-1]
-    disposition = "inline" if request.query.get("inline") else "attachment"
-    return web.FileResponse(blob, headers={
-        "Content-Type": media, "Content-Disposition": f'{disposition}; filename="{name}"',
-        "X-Content-SHA256": found[0].sha256})
+    inline = bool(request.query.get("inline"))
+    if inline and not media.startswith("image/") and media != "text/plain":
+        media = "application/octet-stream"  # a run's HTML or SVG must not run as our page
+    headers = {"Content-Type": media, "X-Content-Type-Options": "nosniff",
+               "Content-Security-Policy": "sandbox",
+               "Content-Disposition": content_disposition(
+                   "inline" if inline else "attachment", path)}
+    return await send_blob(request, found[0].sha256, headers)
 
 
 async def run_events(request: web.Request) -> web.Response:
@@ -173,7 +178,7 @@ ROUTES = [
           content="text/plain"),
     Route("GET", RUN + "/artifacts", list_artifacts, "A run's stored files.",
           returns=list[queries.Artifact]),
-    Route("GET", RUN + "/artifacts/{path:.+}", get_artifact, "Download a run's file.",
+    Route("GET", RUN + "/artifacts/{path:[\\s\\S]+}", get_artifact, "Download a run's file.",
           content="application/octet-stream", query={"inline": "show instead of download"}),
     Route("GET", RUN + "/events", run_events,
           "A run's events in order, with a summary of each (the audit trail).",

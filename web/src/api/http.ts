@@ -46,20 +46,42 @@ export class Api {
     return this.tokens.get();
   }
 
-  /** A URL for links and images, which cannot send headers: the token rides in the query. */
+  /** A URL for links and images. It never holds the token (URLs end up in logs and
+   * history): with a token, show files through `objectUrl` or `download` instead. */
   href(path: string, query: Record<string, string | number | undefined> = {}): string {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
-    if (this.token) params.set("token", this.token);
     const qs = params.toString();
     return this.base + path + (qs ? `?${qs}` : "");
+  }
+
+  /** A local URL of the file at `url` (an `href`), fetched with the token; revoke it after. */
+  async objectUrl(url: string): Promise<string> {
+    const response = await this.request("GET", url.slice(this.base.length));
+    return URL.createObjectURL(await response.blob());
+  }
+
+  /** Save the file at `url` (an `href`) as `name`, fetched with the token. */
+  async download(url: string, name: string): Promise<void> {
+    const local = await this.objectUrl(url);
+    const link = document.createElement("a");
+    link.href = local;
+    link.download = name;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(local), 60_000);
   }
 
   websocketUrl(path = "/api/ws"): string {
     const loc = globalThis.location;
     const origin = this.base || `${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}`;
-    const url = origin.replace(/^http/, "ws") + path;
-    return this.token ? `${url}?token=${encodeURIComponent(this.token)}` : url;
+    return origin.replace(/^http/, "ws") + path;
+  }
+
+  /** A browser's websocket cannot send headers: the token rides as a subprotocol. */
+  websocketProtocols(): string[] {
+    return this.token ? ["runstream", `runstream.token.${this.token}`] : ["runstream"];
   }
 
   async request(method: string, path: string, body?: unknown): Promise<Response> {

@@ -101,6 +101,47 @@ describe("the live feed", () => {
     expect(h.feed.state).toBe("reconnecting");
   });
 
+  it("after a too-slow close (4000) resumes each topic from its own position", () => {
+    const h = harness();
+    const a: number[] = [];
+    const b: number[] = [];
+    h.feed.subscribe("run/a", 0, { onEvents: (evs) => a.push(...evs.map((x) => x.position)) });
+    h.feed.subscribe("log/a", 0, { onEvents: (evs) => b.push(...evs.map((x) => x.position)) });
+    const s1 = h.sockets[0]!;
+    s1.open();
+    s1.frame({ topic: "run/a", events: [e(1), e(2), e(3)], backlog: true });
+    s1.frame({ topic: "log/a", events: [e(2)], backlog: true });
+    s1.drop(4000);
+    h.timers[0]!();
+    const s2 = h.sockets[1]!;
+    s2.open();
+    expect(s2.sent).toEqual([{ subscribe: "run/a", after: 3 }, { subscribe: "log/a", after: 2 }]);
+    s2.frame({ topic: "run/a", events: [e(4)], backlog: true });
+    s2.frame({ topic: "log/a", events: [e(3), e(4)], backlog: true });
+    expect(a).toEqual([1, 2, 3, 4]);
+    expect(b).toEqual([2, 3, 4]);
+  });
+
+  it("reports a refused subscription, and a frame that is not JSON, without failing", () => {
+    const errors: string[] = [];
+    const sockets: FakeSocket[] = [];
+    const feed = new LiveFeed({
+      url: () => "ws://x/api/ws",
+      socket: (url) => { const s = new FakeSocket(url); sockets.push(s); return s; },
+      setTimer: () => 0,
+      onError: (m) => errors.push(m),
+    });
+    const got: number[] = [];
+    feed.subscribe("jobs", 900, { onEvents: (evs) => got.push(...evs.map((x) => x.position)) });
+    sockets[0]!.open();
+    sockets[0]!.frame({ error: "position 900 is past the end of the event log (position 5)" });
+    sockets[0]!.onmessage?.({ data: "{not json" });
+    sockets[0]!.frame({ topic: "jobs", events: [e(901)] });
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toContain("past the end");
+    expect(got).toEqual([901]);
+  });
+
   it("stays closed once closed", () => {
     const h = harness();
     h.feed.subscribe("jobs", 0, { onEvents: () => undefined });

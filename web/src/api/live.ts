@@ -1,9 +1,11 @@
 // The live feed: one websocket, several topics, each resumed from its last position.
 //
 // The server sends a topic's backlog, then a `live` frame, then the live tail.
-// After a dropped connection (or close code 4000, "too slow") the feed reconnects
-// and resubscribes every topic from the last position it saw; events at or before
-// that position are dropped, so listeners see no gap and no duplicate.
+// After a dropped connection (or close code 4000: this client fell further behind
+// than the server buffers for it) the feed reconnects and resubscribes every topic
+// from the last position it saw; events at or before that position are dropped, so
+// listeners see no gap and no duplicate. A refused subscription (a bad message, or a
+// position past the end of the server's log) comes back as an error frame, reported.
 
 import type { Frame, LiveEvent } from "./types";
 
@@ -33,7 +35,9 @@ interface Topic {
 
 export interface FeedOptions {
   url: () => string;
-  socket?: (url: string) => SocketLike;
+  /** Websocket subprotocols to offer; the API token travels as one (never in the URL). */
+  protocols?: () => string[];
+  socket?: (url: string, protocols: string[]) => SocketLike;
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (handle: unknown) => void;
   onState?: (state: FeedState) => void;
@@ -87,10 +91,11 @@ export class LiveFeed {
 
   private connect(): void {
     if (this.closed) return;
-    const make = this.opts.socket ?? ((url: string) => new WebSocket(url) as unknown as SocketLike);
+    const make = this.opts.socket ??
+      ((url: string, protocols: string[]) => new WebSocket(url, protocols) as unknown as SocketLike);
     let socket: SocketLike;
     try {
-      socket = make(this.opts.url());
+      socket = make(this.opts.url(), this.opts.protocols?.() ?? []);
     } catch (err) {
       this.opts.onError?.(`cannot open the live feed: ${String(err)}`);
       this.retry();
@@ -105,7 +110,14 @@ export class LiveFeed {
     };
     socket.onmessage = (ev) => {
       if (socket !== this.socket || typeof ev.data !== "string") return;
-      this.receive(JSON.parse(ev.data) as Frame);
+      let frame: Frame;
+      try {
+        frame = JSON.parse(ev.data) as Frame;
+      } catch {
+        this.opts.onError?.("live feed: the server sent a frame that is not JSON; ignored");
+        return;
+      }
+      this.receive(frame);
     };
     socket.onerror = () => undefined; // onclose follows and handles it
     socket.onclose = () => {

@@ -142,7 +142,9 @@ export interface Frame {
   backlog?: boolean;
   live?: boolean;
   position?: number;
+  /** With `error`: the message field that was refused (e.g. "after"). */
   error?: string;
+  field?: string;
 }
 
 // Payloads the app folds (see sdk/runstream/events.py).

@@ -69,6 +69,7 @@ export class AppModel {
   openFeed(onError = (m: string) => this.errors.report(m)): LiveFeed {
     return new LiveFeed({
       url: () => this.api.websocketUrl(),
+      protocols: () => this.api.websocketProtocols(),
       onError,
       onFailure: () => void this.probe(),
     });
@@ -87,6 +88,7 @@ export class AppModel {
       this.runs.load(list.runs);
       const feed = new LiveFeed({
         url: () => this.api.websocketUrl(),
+      protocols: () => this.api.websocketProtocols(),
         onState: (state) => this.conn.set({ state }),
         onFailure: () => void this.probe(),
         onError: (m) => this.errors.report(m),

@@ -10,6 +10,7 @@ import { TimeSlider, useAsOf } from "../components/TimeSlider";
 import { fmtDuration, fmtTime, fmtValue } from "../lib/format";
 import { useObservable } from "../state/observable";
 import { higherIsBetter } from "../state/table";
+import { FileImage } from "./Files";
 import { ArrayChart } from "./run/MetricCharts";
 import { artifactUrl, isImage } from "./run/Outputs";
 
@@ -132,7 +133,7 @@ export function Compare({ runIds }: { runIds: string[] }) {
               const has = files.get(id)?.some((a) => a.path === path);
               return (
                 <figure key={id}>
-                  {has ? <img src={artifactUrl(model.api, id, path, true)} alt={`${path} of ${id}`} /> : <div className="muted">none</div>}
+                  {has ? <FileImage api={model.api} src={artifactUrl(model.api, id, path, true)} alt={`${path} of ${id}`} /> : <div className="muted">none</div>}
                   <figcaption>Run #{runs[i]?.number ?? "?"}</figcaption>
                 </figure>
               );

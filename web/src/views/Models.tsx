@@ -5,6 +5,7 @@ import type { ModelDetail, ModelSummary } from "../api/types";
 import { useModel } from "../app/context";
 import { linkHandler, paths } from "../app/router";
 import { fmtSize, fmtTime } from "../lib/format";
+import { FileLink } from "./Files";
 import { useObservable } from "../state/observable";
 
 function useRefetch<T>(path: string): T | null {
@@ -77,10 +78,11 @@ export function ModelPage({ name }: { name: string }) {
                 <td><code title={v.sha256}>{v.sha256.slice(0, 12)}</code></td>
                 <td className="num">{fmtSize(v.size)}</td>
                 <td>
-                  <a className="button" download
-                    href={model.api.href(`/api/models/${encodeURIComponent(name)}/versions/${v.version}/download`)}>
+                  <FileLink api={model.api} name={name}
+                    href={model.api.href(`/api/models/${encodeURIComponent(name)}/versions/${v.version}/download`)}
+                    onError={(err) => model.errors.report(err, "download")}>
                     Download
-                  </a>
+                  </FileLink>
                 </td>
               </tr>
             ))}

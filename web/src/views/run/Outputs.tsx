@@ -5,6 +5,7 @@ import type { Artifact, ModelVersion, RunView } from "../../api/types";
 import { useModel } from "../../app/context";
 import { linkHandler, paths } from "../../app/router";
 import { fmtSize, fmtTime } from "../../lib/format";
+import { FileImage, FileLink } from "../Files";
 
 export function isImage(a: Artifact): boolean {
   return a.media_type.startsWith("image/") || /\.(png|jpe?g|gif|svg|webp)$/i.test(a.path);
@@ -42,7 +43,7 @@ export function Images({ run, artifacts }: { run: RunView; artifacts: Artifact[]
       <div className="images">
         {images.map((a) => (
           <figure key={a.path}>
-            <img src={artifactUrl(model.api, run.run_id, a.path, true)} alt={a.path} loading="lazy" />
+            <FileImage api={model.api} src={artifactUrl(model.api, run.run_id, a.path, true)} alt={a.path} />
             <figcaption>{a.path}</figcaption>
           </figure>
         ))}
@@ -107,7 +108,9 @@ export function Outputs({ run, artifacts }: { run: RunView; artifacts: Artifact[
                 <td><code title={a.sha256}>{a.sha256.slice(0, 12)}</code></td>
                 <td>{fmtTime(a.added)}</td>
                 <td className="actions">
-                  <a className="button" href={artifactUrl(model.api, run.run_id, a.path)} download>Download</a>
+                  <FileLink api={model.api} href={artifactUrl(model.api, run.run_id, a.path)}
+                    name={a.path.split("/").pop() ?? a.path}
+                    onError={(err) => model.errors.report(err, "download")}>Download</FileLink>
                   <Promote run={run} artifact={a} />
                 </td>
               </tr>
