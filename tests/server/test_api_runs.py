@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from tests.server.api import ClientFactory, make_app, post
+from tests.server.api import ClientFactory, make_app, post, run_with_files
 from tests.server.history import RunWriter, finished_run
 
 
@@ -96,12 +95,7 @@ async def test_promote_creates_numbered_versions_that_download_verified(
         engine: Engine, tmp_path: Path, aiohttp_client: ClientFactory) -> None:
     client = await aiohttp_client(make_app(engine, tmp_path))
     data = b"pickled model"
-    sha = hashlib.sha256(data).hexdigest()
-    assert (await client.put(f"/api/blobs/{sha}", data=data)).status == 201
-    w = RunWriter("iris_1")
-    w.submitted()
-    w.artifact("outputs/model.pkl", sha, len(data))
-    await post(client, w.events)
+    sha = await run_with_files(client, "iris_1", ["outputs/model.pkl"], data)
 
     artifacts = await (await client.get("/api/runs/iris_1/artifacts")).json()
     assert [a["path"] for a in artifacts] == ["outputs/model.pkl"]

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import Engine
 
 from runstream_server.api.download import CHUNK
-from tests.server.api import ClientFactory, make_app, post
+from tests.server.api import ClientFactory, make_app, post, run_with_files
 from tests.server.history import RunWriter
 
 
@@ -75,13 +75,7 @@ async def test_downloads_name_any_file_safely(engine: Engine, tmp_path: Path,
 
     client = await aiohttp_client(make_app(engine, tmp_path))
     data = b"bytes"
-    sha = hashlib.sha256(data).hexdigest()
-    assert (await client.put(f"/api/blobs/{sha}", data=data)).status == 201
-    w = RunWriter("iris_1")
-    w.submitted()
-    for path in NAMES:
-        w.artifact(path, sha, len(data))
-    await post(client, w.events)
+    await run_with_files(client, "iris_1", NAMES, data)
     for path in NAMES:
         resp = await client.get("/api/runs/iris_1/artifacts/" + quote(path))
         assert resp.status == 200 and await resp.read() == data, path

@@ -3,7 +3,6 @@ write a model version, an archive or a lost verdict itself."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import Engine
 from runstream.codec import encode_batch
 from runstream.events import ModelVersionCreated, RunArchived, RunLost, new_event
 from runstream_server.names import model_name_problem
-from tests.server.api import ClientFactory, make_app, post
+from tests.server.api import ClientFactory, make_app, post, run_with_files
 from tests.server.history import RunWriter
 
 HOSTILE = ["..", ".", "../../../tmp/forged", "/tmp/x", "a/b", "a\\b", "evil\r\nSet-Cookie: x=1",
@@ -34,13 +33,7 @@ def test_ordinary_model_names_are_allowed(name: str) -> None:
 async def test_promote_refuses_hostile_names_with_what_is_allowed(
         engine: Engine, tmp_path: Path, aiohttp_client: ClientFactory) -> None:
     client = await aiohttp_client(make_app(engine, tmp_path))
-    data = b"weights"
-    sha = hashlib.sha256(data).hexdigest()
-    assert (await client.put(f"/api/blobs/{sha}", data=data)).status == 201
-    w = RunWriter("iris_1")
-    w.submitted()
-    w.artifact("outputs/model.pkl", sha, len(data))
-    await post(client, w.events)
+    await run_with_files(client, "iris_1", ["outputs/model.pkl"], b"weights")
     for name in ["..", "../../x", "evil\r\nX-Injected: 1", "a/b"]:
         resp = await client.post("/api/models", json={"run_id": "iris_1",
                                                       "path": "outputs/model.pkl", "name": name})
