@@ -18,7 +18,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from bench.ingest import percentile, start_server  # noqa: E402
 from runstream.client import Client  # noqa: E402
 from runstream.codec import encode_batch  # noqa: E402
 from runstream.events import RunSubmitted, new_event, run_stream  # noqa: E402
+from tests.sideclient import SideClient  # noqa: E402
 
 
 def submissions(project: str, n: int, t0: float) -> bytes:
@@ -39,31 +39,13 @@ def submissions(project: str, n: int, t0: float) -> bytes:
 
 
 def one_run(url: str, runs: int) -> tuple[float, list[float]]:
-    """Seconds for one POST of ``runs`` new runs, and the probe's latencies meanwhile."""
+    """Seconds for one POST of ``runs`` new runs, and the side client's latencies meanwhile."""
     big = submissions(f"sweep{runs}", runs, time.time())
-    done = threading.Event()
-    latencies: list[float] = []
-
-    def probe() -> None:
-        client = Client(url, timeout=600)
-        i = 0
-        while not done.is_set():
-            body = encode_batch([new_event(run_stream(f"probe{runs}_{i}"), 0,
-                                           RunSubmitted(project="probe", script="p.py"))])
-            started = time.perf_counter()
-            client.post_events(body)
-            latencies.append(time.perf_counter() - started)
-            i += 1
-            done.wait(0.02)
-
-    prober = threading.Thread(target=probe)
-    started = time.perf_counter()
-    prober.start()
-    Client(url, timeout=600).post_events(big)
-    took = time.perf_counter() - started
-    done.set()
-    prober.join()
-    return took, latencies
+    with SideClient(url, f"probe{runs}") as side:
+        started = time.perf_counter()
+        Client(url, timeout=600).post_events(big)
+        took = time.perf_counter() - started
+    return took, side.latencies
 
 
 def main() -> None:

@@ -4,7 +4,6 @@ client's small batch waits for one part, not for the whole batch."""
 from __future__ import annotations
 
 import statistics
-import threading
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from runstream_server.eventstore import read_events
 from tests.conftest import ServerProcess
 from tests.server.api import ClientFactory, make_app, post
 from tests.server.history import finished_run
+from tests.sideclient import SideClient
 
 RUNS = 16_000
 STARTED = 4_000  # 20,000 envelopes in the one batch
@@ -32,34 +32,11 @@ def test_16000_new_runs_in_one_post_leave_other_clients_waiting_tens_of_ms(
     big += [new_event(run_stream(f"sweep_{i:05d}"), 1, RunStarted(pid=i, host="h"),
                       ts=t0 + 100 + i / 1000) for i in range(STARTED)]
     body = encode_batch(big)
-    latencies: list[float] = []
-    posting = threading.Event()
-    done = threading.Event()
-
-    def probe() -> None:
-        client = Client(server.url, timeout=120)
-        client.get_json("/api")  # its connection is open before the big POST starts
-        posting.wait()
-        i = 0
-        while not done.is_set():
-            one = encode_batch([new_event(run_stream(f"probe_{i}"), 0,
-                                          RunSubmitted(project="probe", script="p.py"))])
-            started = time.perf_counter()
-            client.post_events(one)
-            latencies.append(time.perf_counter() - started)
-            i += 1
-            done.wait(0.02)
-
-    prober = threading.Thread(target=probe)
-    prober.start()
-    started = time.perf_counter()
-    posting.set()
-    try:
+    with SideClient(server.url, "probe", timeout=120) as side:
+        started = time.perf_counter()
         reply = Client(server.url, timeout=120).post_events(body)
-    finally:
         took = time.perf_counter() - started
-        done.set()
-        prober.join()
+    latencies = side.latencies
     assert reply.stored == RUNS + STARTED
     assert took < 60, f"20,000 envelopes took {took:.1f} s"
     assert len(latencies) >= 5, latencies
