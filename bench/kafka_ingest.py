@@ -6,12 +6,16 @@ HTTP path, on the same machine in the same run. Prints figures; decides nothing.
                                  [--compression gzip] [--lines 200] [--sdk-points 0]
 
 1. ingest, the agent's own path: for each run, a spool, a stream writer and a shipper
-   with the sink under test (``KafkaSink`` or ``HttpSink``), as ``runstream submit``
-   wires them, one run per thread. Pre-encoded ``metrics.logged`` payloads of
-   ``--per-event`` points are appended to the spool (one fsync'd append each, as the
-   agent appends what the SDK sends); the shipper sends what accumulated. The clock
+   with the sink under test (``KafkaSink``; ``HttpSink`` to an embedded server; and
+   ``HttpSink`` to a Kafka-mode server, whose ingest answers once the consumer group
+   applied the batch), as ``runstream submit`` wires them, one run per thread.
+   Pre-encoded ``metrics.logged`` payloads of ``--per-event`` points are appended to
+   the spool (one fsync'd append each, as the agent appends what the SDK sends); the
+   shipper sends what accumulated. The clock
    runs from the first append until the server has applied every event (queryable);
    "on the topic" is when every shipper had its last batch confirmed.
+   Then the round trip of one small POST (one ``log.lines`` event; median, p99), to
+   the embedded server and to the Kafka-mode one: what a batch waits for its answer.
 2. print-to-server latency: a script under ``runstream submit`` prints its clock
    every 50 ms; the time until each line is readable over the API (median, p99;
    includes ~2 ms of polling), through Kafka and over HTTP.
@@ -43,8 +47,14 @@ sys.path.insert(0, str(ROOT))
 from bench.ingest import start_server  # noqa: E402
 from bench.sdk_agent import THROUGHPUT, latency  # noqa: E402
 from runstream.client import ApiError, Client  # noqa: E402
-from runstream.codec import encode_payload  # noqa: E402
-from runstream.events import MetricsLogged, RunSubmitted, run_stream  # noqa: E402
+from runstream.codec import encode_batch, encode_payload  # noqa: E402
+from runstream.events import (  # noqa: E402
+    LogLines,
+    MetricsLogged,
+    RunSubmitted,
+    new_event,
+    run_stream,
+)
 from runstream.httpsink import HttpSink  # noqa: E402
 from runstream.kafkasink import KafkaSink  # noqa: E402
 from runstream.shipper import Shipper  # noqa: E402
@@ -99,8 +109,25 @@ def ship(spool_root: Path, run: str, items: list[Item], sink: Sink,
     sink.close()
 
 
+def round_trips(client: Client, n: int = 200) -> tuple[float, float]:
+    """Median and p99 seconds of POSTing one small event, ``n`` times in a row, as a
+    shipper sends a quiet run's lines."""
+    stream = run_stream(f"rt_{uuid.uuid4().hex[:6]}")
+    client.post_events(encode_batch([new_event(stream, 0, RunSubmitted(project="b",
+                                                                       script="b.py"))]))
+    took = []
+    for seq in range(1, n + 1):
+        body = encode_batch([new_event(stream, seq, LogLines(first=seq - 1, lines=["x"],
+                                                             times=[1.0], fds=[1]))])
+        start = time.perf_counter()
+        client.post_events(body)
+        took.append(time.perf_counter() - start)
+    took.sort()
+    return took[len(took) // 2], took[int(len(took) * 0.99) - 1]
+
+
 def ingest(mode: str, args: argparse.Namespace, make_sink: Callable[[str], Sink],
-           server_env: dict[str, str]) -> tuple[float, float]:
+           server_env: dict[str, str]) -> tuple[float, float, tuple[float, float]]:
     runs = [f"bench_{uuid.uuid4().hex[:6]}_{i}" for i in range(args.runs)]
     items = {r: payloads(r, args.points, args.per_event) for r in runs}
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,11 +148,12 @@ def ingest(mode: str, args: argparse.Namespace, make_sink: Callable[[str], Sink]
             for run in runs:  # and the series really are complete
                 got = client.get_json(f"/api/runs/{run}/metrics/loss", format="json")
                 assert len(got["steps"]) == args.points, (mode, len(got["steps"]))
+            trips = round_trips(client)
         finally:
             server.terminate()
             server.wait()
     total = args.points * args.runs
-    return total / (max(done) - started), total / (applied - started)
+    return total / (max(done) - started), total / (applied - started), trips
 
 
 def sdk_throughput(folder: Path, env: dict[str, str], points: int) -> float:
@@ -199,18 +227,27 @@ def main() -> None:
             args.kafka, topic, blobs=HttpSink(Client(url)), compression=args.compression),
             {**base, "RUNSTREAM_KAFKA": args.kafka, "RUNSTREAM_KAFKA_TOPIC": topic}),
         "http": ingest("http", args, lambda url: HttpSink(Client(url)), base),
+        "http-kafka": ingest("http-kafka", args, lambda url: HttpSink(Client(url)), {
+            **base, "RUNSTREAM_KAFKA": args.kafka,
+            "RUNSTREAM_KAFKA_TOPIC": f"bench.{uuid.uuid4().hex[:8]}"}),
     }
     print(f"{args.runs} runs x {args.points:,} points, {args.per_event:,} points per event, "
           f"through spool + shipper (compression: {args.compression or 'none'})")
-    kafka_sent, kafka = figures["kafka"]
-    _sent, http = figures["http"]
+    kafka_sent, kafka, _trips = figures["kafka"]
+    _sent, http, http_trips = figures["http"]
+    _sent, http_kafka, http_kafka_trips = figures["http-kafka"]
     print(f"Kafka: agent spool -> KafkaSink -> topic:                     "
           f"{kafka_sent:12,.0f} points/s")
     print(f"Kafka: agent spool -> topic -> consumer group -> queryable:   "
           f"{kafka:12,.0f} points/s")
     print(f"HTTP:  agent spool -> POST -> ingest endpoint -> queryable:   "
           f"{http:12,.0f} points/s")
+    print(f"HTTP to a Kafka-mode server -> topic -> applied -> answered:  "
+          f"{http_kafka:12,.0f} points/s")
     print(f"Kafka / HTTP (queryable): {kafka / http:.2f}")
+    for name, (median, p99) in (("embedded", http_trips), ("Kafka-mode", http_kafka_trips)):
+        print(f"one small POST to the {name} server, round trip: median "
+              f"{median * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
     if args.lines or args.sdk_points:
         for mode in ("kafka", "http"):
             got = end_to_end(args, mode)

@@ -128,7 +128,7 @@ class ServerProcess:
              "--data-dir", str(self.data_dir)], stdout=out, stderr=subprocess.STDOUT,
             env=self.env)
         deadline = time.monotonic() + timeout
-        client = Client(self.url, timeout=2)
+        client = Client(self.url, token=self.env.get("RUNSTREAM_TOKEN", ""), timeout=2)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
@@ -154,7 +154,7 @@ class ServerProcess:
                 self.kill()
 
     def client(self) -> Client:
-        return Client(self.url)
+        return Client(self.url, token=self.env.get("RUNSTREAM_TOKEN", ""))
 
 
 @pytest.fixture

@@ -26,12 +26,11 @@ from types import FrameType
 
 import msgspec
 
-from runstream.events import LogLines, RunCompleted, RunStarted, RunSubmitted
-from runstream.heartbeat import DEFAULT_LEASE, Heartbeat
-from runstream.shipper import Shipper
+from runstream.events import LogLines, RunStarted, RunSubmitted
+from runstream.heartbeat import DEFAULT_LEASE
+from runstream.recorder import Ending, RunRecorder
 from runstream.sink import Sink
 from runstream.spool import Spool
-from runstream.writer import Losses, StreamWriter
 from runstream_agent.capture import LineCapture
 from runstream_agent.channel import ChannelServer
 from runstream_agent.orphans import guarded_command, record_script
@@ -82,18 +81,20 @@ class Agent:
         # Told how the script ended before that is recorded; may say more (the docker
         # target's agent names an OOM kill, which looks like any SIGKILL from here).
         self._explain = explain
-        self.shipper = Shipper(spool, sink, on_problem=on_problem)
-        self.writer = StreamWriter(spool, self.shipper.notify)
-        self.losses = Losses()  # what the spool could not keep (a full disk)
+        self.recorder = RunRecorder(spool, sink, lease=spec.lease, on_problem=on_problem)
+        self.shipper = self.recorder.shipper
+        self.writer = self.recorder.writer
+        self.losses = self.recorder.losses  # what the spool could not keep (a full disk)
+        self.heartbeat = self.recorder.heartbeat
         self._on_problem = on_problem
         self._child: subprocess.Popen[bytes] | None = None
         self._canceled = False
-        self.heartbeat = Heartbeat(self.writer, spec.lease, on_problem=on_problem)
 
     def run(self) -> Outcome:
         """Run the script to its end and record it; returns how it ended."""
         spec = self.spec
-        self.shipper.start()
+        recorder = self.recorder
+        recorder.ship()
         self.writer.append([RunSubmitted(
             project=spec.project, script=spec.script, args=list(spec.args),
             target=spec.target, user=spec.user, snapshot=spec.snapshot, host=spec.host)])
@@ -111,30 +112,16 @@ class Agent:
             shutil.rmtree(socket_dir, ignore_errors=True)
         if self._explain is not None:
             outcome = self._explain(outcome)
-        if self.losses.any:  # not all it produced is on record: never "completed"
-            loss = self.losses.summary(self.spool)
-            outcome = Outcome("failed", outcome.exit_code,
-                              f"{outcome.reason}; {loss}" if outcome.reason else loss)
-            self._say(f"run {spec.run_id} ends failed: {loss}")
+        # Not all it produced is on record: never "completed".
+        ending = recorder.settle(Ending(outcome.status, outcome.exit_code, outcome.reason))
+        outcome = Outcome(ending.status, ending.exit_code, ending.reason)
         self.duration = time.monotonic() - started
         workdir = Path(spec.workdir)
+        recorder.complete(ending, lambda: upload_outputs(workdir / "outputs", self.sink,
+                                                         self.spool, self._progress))
         try:
-            artifacts = upload_outputs(workdir / "outputs", self.sink, self.spool,
-                                       self._progress)
-            if artifacts:
-                self.writer.append(artifacts)
-        finally:  # even when interrupted while uploading, the run ends on record
-            self.heartbeat.stop()  # none after the run's last event
-            self.writer.append([RunCompleted(status=outcome.status,
-                                             exit_code=outcome.exit_code,
-                                             reason=outcome.reason)],
-                               use_reserve=True)  # room for it even on a full disk
-            self.spool.mark_finished()
-        try:
-            # Interrupting this wait loses nothing: the events stay in the spool.
-            self.delivered = self.shipper.drain(patience=self._patience)
+            self.delivered = recorder.deliver(self._patience)
         finally:
-            self.shipper.close()
             shutil.rmtree(workdir, ignore_errors=True)
         return outcome
 
@@ -159,7 +146,7 @@ class Agent:
         with contextlib.suppress(OSError):  # without it, only the kernel's kill remains
             record_script(self.spool.path, child.pid, spec.run_id)
         self.writer.append([RunStarted(pid=child.pid, host=spec.host, lease=spec.lease)])
-        self.heartbeat.start()
+        self.recorder.alive()
         watch = TracebackWatch()
 
         def on_batch(batch: LogLines) -> None:

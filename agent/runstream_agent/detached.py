@@ -15,7 +15,7 @@ from pathlib import Path
 import msgspec
 
 from runstream.settings import SdkSettings
-from runstream.sink import open_sink
+from runstream.sinks import open_sink
 from runstream.spool import Spool
 from runstream_agent.agent import Agent, RunSpec
 from runstream_agent.submission import SPEC_FILE
@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     path, lock_fd = Path(args[0]), int(args[1])
     spool = Spool.open(path, lock_fd=lock_fd)
     spec = msgspec.json.decode((path / SPEC_FILE).read_bytes(), type=RunSpec)
-    sink = open_sink(spec.url, spec.kafka, spec.kafka_topic,
-                     SdkSettings.from_env().kafka_compression)
+    settings = SdkSettings.from_env()
+    sink = open_sink(spec.url, spec.kafka, spec.kafka_topic, settings.kafka_compression,
+                     token=settings.token)
     agent = Agent(spec, spool, sink, delivery_patience=DELIVERY_PATIENCE)
     print(f"RunId: {spec.run_id}", flush=True)
     try:

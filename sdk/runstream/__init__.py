@@ -12,7 +12,8 @@ Under ``runstream submit`` the points go to the run agent; run on its own, the
 script becomes a run of its own (see :func:`get_logger`).
 """
 
-from runstream.logger import Logger, get_logger
+from runstream.logger import Logger
+from runstream.session import get_logger
 from runstream.values import RunstreamWarning
 
 __all__ = ["Logger", "RunstreamWarning", "get_logger"]

@@ -1,7 +1,9 @@
 """A small client for the server's HTTP API (standard library only: the SDK stays light).
 
-The server is found through ``RUNSTREAM_URL`` (default ``http://127.0.0.1:8787``)
-and, when the server requires one, ``RUNSTREAM_TOKEN``.
+The client is told its server and token; it reads no environment. Programs read
+``RUNSTREAM_URL`` (default :data:`DEFAULT_URL`) and ``RUNSTREAM_TOKEN`` once, into
+:class:`~runstream.settings.SdkSettings`, and pass them in:
+``Client(settings.url, token=settings.token)``.
 """
 
 from __future__ import annotations
@@ -26,15 +28,10 @@ __all__ = [
     "DownloadError",
     "IngestReply",
     "ServerUnreachable",
-    "server_url",
 ]
 
 DEFAULT_URL = "http://127.0.0.1:8787"
 _CHUNK = 1 << 20
-
-
-def server_url(url: str | None = None) -> str:
-    return (url or os.environ.get("RUNSTREAM_URL") or DEFAULT_URL).rstrip("/")
 
 
 class ServerUnreachable(ConnectionError):
@@ -67,11 +64,12 @@ class IngestReply(msgspec.Struct):
 
 
 class Client:
-    """Thread-safe: each thread keeps its own keep-alive connection."""
+    """The server at ``url``, sent ``token`` (when not empty) as a bearer token.
 
-    def __init__(self, url: str | None = None, token: str | None = None,
-                 timeout: float = 30.0) -> None:
-        self.url = server_url(url)
+    Thread-safe: each thread keeps its own keep-alive connection."""
+
+    def __init__(self, url: str, token: str = "", timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"RUNSTREAM_URL {self.url!r} is not an http(s) URL")
@@ -79,7 +77,7 @@ class Client:
         self._host = parts.hostname
         self._port = parts.port or (443 if parts.scheme == "https" else 80)
         self._prefix = parts.path.rstrip("/")
-        self.token = token if token is not None else os.environ.get("RUNSTREAM_TOKEN", "")
+        self.token = token
         self.timeout = timeout
         self._local = threading.local()
 

@@ -7,7 +7,8 @@ envelopes; a payload is a MessagePack map validated against its type's struct.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -56,8 +57,10 @@ _payload_decoders = {name: msgspec.msgpack.Decoder(cls) for name, cls in PAYLOAD
 _any_decoder = msgspec.msgpack.Decoder()
 
 # (type, version) -> function turning that version's payload (as plain data)
-# into the next version's. Old versions are upgraded by small pure functions.
-UPGRADES: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+# into the next version's. Old versions are upgraded by small pure functions, listed
+# here in the source (a read-only table: nothing registers upgrades at run time).
+Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
+UPGRADES: Mapping[tuple[str, int], Upgrade] = MappingProxyType({})
 
 
 class EventError(ValueError):
@@ -134,6 +137,11 @@ def decode_data(type_: str, v: int, data: bytes) -> Payload:
     if v > cls.VERSION or v < 1:
         raise UnknownEvent(
             f"{type_} version {v} is not supported (this code knows up to {cls.VERSION})")
+    missing = [n for n in range(v, cls.VERSION) if (type_, n) not in UPGRADES]
+    if missing:
+        raise UnknownEvent(f"{type_} version {v} cannot be read: no upgrade from version "
+                           f"{missing[0]} to {missing[0] + 1} (this code knows version "
+                           f"{cls.VERSION}); stored, not applied")
     try:
         if v == cls.VERSION:
             return _payload_decoders[type_].decode(data)

@@ -35,6 +35,7 @@ __all__ = [
     "RunRestored",
     "RunStarted",
     "RunSubmitted",
+    "envelope",
     "model_stream",
     "new_event",
     "partition_key",
@@ -42,6 +43,12 @@ __all__ = [
     "run_id_of",
     "run_stream",
 ]
+
+# The components that write events (the event catalogue, docs/events.md, names them).
+AGENT = "agent"  # `runstream submit`'s run agent, around the script
+SDK = "SDK"  # `runstream.init()` in a script run on its own (`runstream.log` anywhere)
+CONTAINER_HOST = "container host"  # the host finishing the stream of a container that died
+SERVER = "server"
 
 # A logged value: a number, a string, or a flat list of numbers.
 MetricValue = float | str | list[float]
@@ -72,16 +79,43 @@ class Envelope(msgspec.Struct, frozen=True, omit_defaults=True):
     ts: float
     data: msgspec.Raw = msgspec.Raw(b"\x80")
 
+    FIELDS: ClassVar[dict[str, str]] = {
+        "id": "the event's own id, a uuid4 hex: a resend of it is known as a duplicate",
+        "stream": "`run/<run id>`, `review/<run id>` or `model/<name>`",
+        "seq": "its place in the stream: 0, 1, 2, … with no gap (one writer per stream)",
+        "type": "the payload's type, e.g. `metrics.logged`",
+        "v": "the payload's schema version",
+        "ts": "when the writer produced it, seconds since the epoch (the writer's clock)",
+        "data": "the payload: a MessagePack map, kept as bytes until a reader decodes it",
+    }
+
 
 class Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    """The data of one event type. Besides its stable name and version, each type says
+    for the event catalogue (``runstream.catalogue``, ``docs/events.md``) which
+    components write it, on which stream, and what each field holds (with its unit)."""
+
     TYPE: ClassVar[str]
     VERSION: ClassVar[int] = 1
+    WRITERS: ClassVar[tuple[str, ...]] = ()
+    STREAM: ClassVar[str] = "run/<run id>"
+    FIELDS: ClassVar[dict[str, str]] = {}
 
 
 class RunSubmitted(Payload, frozen=True):
     """A run was submitted: the agent wrote it before starting anything."""
 
     TYPE: ClassVar[str] = "run.submitted"
+    WRITERS: ClassVar[tuple[str, ...]] = (AGENT, SDK, CONTAINER_HOST)
+    FIELDS: ClassVar[dict[str, str]] = {
+        "project": "the project the run belongs to",
+        "script": "the script run, as given",
+        "args": "its command-line arguments",
+        "target": "where it runs: `local` or a compute target's name",
+        "user": "who submitted it",
+        "snapshot": "sha256 of the code snapshot blob; empty when none was taken",
+        "host": "the machine it was submitted from",
+    }
     project: str
     script: str
     args: list[str] = []
@@ -98,6 +132,12 @@ class RunStarted(Payload, frozen=True):
     run as lost. 0: no promise (older agents), the run is never expired."""
 
     TYPE: ClassVar[str] = "run.started"
+    WRITERS: ClassVar[tuple[str, ...]] = (AGENT, SDK)
+    FIELDS: ClassVar[dict[str, str]] = {
+        "pid": "the script's process id",
+        "host": "the machine it runs on",
+        "lease": "seconds: the longest silence promised until `run.completed`; 0: no promise",
+    }
     pid: int = 0
     host: str = ""
     lease: float = 0.0
@@ -112,6 +152,10 @@ class RunHeartbeat(Payload, frozen=True):
     """The run's writer is alive (written only when the stream was otherwise quiet)."""
 
     TYPE: ClassVar[str] = "run.heartbeat"
+    WRITERS: ClassVar[tuple[str, ...]] = (AGENT, SDK)
+    FIELDS: ClassVar[dict[str, str]] = {
+        "lease": "seconds: the next sign of life comes within this",
+    }
     lease: float = 0.0
 
     def __post_init__(self) -> None:
@@ -125,6 +169,13 @@ class EventDropped(Payload, frozen=True):
     refused bytes stay beside the writer's spool (``runstream sync --set-aside``)."""
 
     TYPE: ClassVar[str] = "event.dropped"
+    WRITERS: ClassVar[tuple[str, ...]] = (AGENT, SDK, CONTAINER_HOST)
+    FIELDS: ClassVar[dict[str, str]] = {
+        "type": "the refused event's type",
+        "v": "the refused event's version",
+        "size": "the refused event's size, bytes encoded",
+        "reason": "why the log refused it",
+    }
     type: str
     v: int
     size: int
@@ -139,6 +190,13 @@ class LogLines(Payload, frozen=True):
     ``fds`` says for each line whether it came from stdout (1) or stderr (2)."""
 
     TYPE: ClassVar[str] = "log.lines"
+    WRITERS: ClassVar[tuple[str, ...]] = (AGENT,)
+    FIELDS: ClassVar[dict[str, str]] = {
+        "first": "the number of the first line (a run's lines are numbered from 0)",
+        "lines": "the printed lines, without their line ends",
+        "times": "when each line was printed, seconds since the epoch",
+        "fds": "for each line, 1 (stdout) or 2 (stderr)",
+    }
     first: int
     lines: list[str]
     times: list[float]
@@ -158,6 +216,14 @@ class MetricsLogged(Payload, frozen=True):
     ``names[index[i]]`` at ``steps[i]`` and ``times[i]`` with ``values[i]``."""
 
     TYPE: ClassVar[str] = "metrics.logged"
+    WRITERS: ClassVar[tuple[str, ...]] = (SDK,)
+    FIELDS: ClassVar[dict[str, str]] = {
+        "names": "the metrics' names",
+        "index": "for each point, its metric: an index into `names`",
+        "steps": "for each point, its step (>= 0)",
+        "times": "for each point, when it was logged, seconds since the epoch",
+        "values": "for each point, a number, a string or a flat list of numbers",
+    }
     names: list[str]
     index: list[int]
     steps: list[int]
@@ -178,7 +244,16 @@ class MetricsLogged(Payload, frozen=True):
 
 
 class ArtifactAdded(Payload, frozen=True):
+    """A file of the run (an output, a log) was uploaded as a blob, by its sha256."""
+
     TYPE: ClassVar[str] = "artifact.added"
+    WRITERS: ClassVar[tuple[str, ...]] = (AGENT, CONTAINER_HOST)
+    FIELDS: ClassVar[dict[str, str]] = {
+        "path": "the file's path in the run, e.g. `outputs/model.pkl`",
+        "sha256": "the sha256 of its bytes (the blob, uploaded before this event)",
+        "size": "its size, bytes",
+        "media_type": "its media type",
+    }
     path: str
     sha256: str
     size: int
@@ -191,7 +266,15 @@ class ArtifactAdded(Payload, frozen=True):
 
 
 class RunCompleted(Payload, frozen=True):
+    """The run ended; the last event of its writer's stream."""
+
     TYPE: ClassVar[str] = "run.completed"
+    WRITERS: ClassVar[tuple[str, ...]] = (AGENT, SDK, CONTAINER_HOST)
+    FIELDS: ClassVar[dict[str, str]] = {
+        "status": "`completed`, `failed` or `canceled`",
+        "exit_code": "the script's exit code, when it exited",
+        "reason": "why it failed or was canceled, as the user should read it",
+    }
     status: RunStatus
     exit_code: int | None = None
     reason: str = ""
@@ -207,6 +290,12 @@ class RunLost(Payload, frozen=True):
     its writer's own ``run.completed`` arrives after all."""
 
     TYPE: ClassVar[str] = "run.lost"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "review/<run id>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "run_id": "the run whose lease expired",
+        "reason": "why it is lost, e.g. `agent lost: no sign of life for 95 s (lease 30 s)`",
+    }
     run_id: str
     reason: str
 
@@ -215,11 +304,23 @@ class RunArchived(Payload, frozen=True):
     """Written by the server to ``review/<run id>``, never into the agent's stream."""
 
     TYPE: ClassVar[str] = "run.archived"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "review/<run id>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "run_id": "the run archived (hidden from listings, kept)",
+    }
     run_id: str
 
 
 class RunRestored(Payload, frozen=True):
+    """Written by the server to ``review/<run id>``: an archived run is listed again."""
+
     TYPE: ClassVar[str] = "run.restored"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "review/<run id>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "run_id": "the archived run shown again",
+    }
     run_id: str
 
 
@@ -227,6 +328,16 @@ class ModelVersionCreated(Payload, frozen=True):
     """Written by the server to ``model/<name>``; the server assigns ``version``."""
 
     TYPE: ClassVar[str] = "model.version_created"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "model/<name>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "name": "the model's name",
+        "version": "its version number, 1, 2, … assigned by the server",
+        "run_id": "the run whose artifact it is",
+        "path": "the artifact's path in that run",
+        "sha256": "the sha256 of the artifact's bytes",
+        "size": "its size, bytes",
+    }
     name: str
     version: int
     run_id: str
@@ -287,14 +398,19 @@ def partition_key(stream: str) -> str:
 _payload_encoder = msgspec.msgpack.Encoder()
 
 
-def new_event(stream: str, seq: int, payload: Payload, ts: float | None = None) -> Envelope:
-    """Wrap a payload in a fresh envelope (new id, producer clock)."""
-    return Envelope(
-        id=uuid.uuid4().hex,
-        stream=stream,
-        seq=seq,
-        type=payload.TYPE,
-        v=payload.VERSION,
-        ts=time.time() if ts is None else ts,
-        data=msgspec.Raw(_payload_encoder.encode(payload)),
-    )
+def envelope(stream: str, seq: int, type_: str, v: int, data: bytes, ts: float | None = None,
+             *, event_id: str = "") -> Envelope:
+    """The one envelope builder: ``data`` (an encoded payload of ``type_`` version ``v``)
+    at ``stream``'s ``seq``, stamped ``ts`` (default: now, the producer's clock), with
+    ``event_id`` (default: a fresh uuid4 hex; give one only to make a resend of the
+    same fact recognizable as a duplicate)."""
+    return Envelope(id=event_id or uuid.uuid4().hex, stream=stream, seq=seq, type=type_, v=v,
+                    ts=time.time() if ts is None else ts, data=msgspec.Raw(data))
+
+
+def new_event(stream: str, seq: int, payload: Payload, ts: float | None = None, *,
+              event_id: str = "") -> Envelope:
+    """Wrap a payload in an envelope (a fresh id unless ``event_id``, the producer's
+    clock unless ``ts``)."""
+    return envelope(stream, seq, payload.TYPE, payload.VERSION,
+                    _payload_encoder.encode(payload), ts, event_id=event_id)

@@ -12,7 +12,7 @@ __all__ = ["HttpSink"]
 
 # Statuses that say "not now" rather than "never": retry them. 507: the server's disk
 # is full; nothing of the batch was stored and it takes it once space is freed.
-_TRANSIENT = {408, 425, 429, 500, 502, 503, 504, 507}
+_TRANSIENT = frozenset({408, 425, 429, 500, 502, 503, 504, 507})
 
 
 class HttpSink:

@@ -1,7 +1,9 @@
 """The Kafka adapter of the sink port: a stream's batches produced to the event topic.
 
 Selected by ``RUNSTREAM_KAFKA=host:port`` (or ``kafka = "host:port"`` in a
-target's table of ``runstream.toml``); see :func:`runstream.sink.open_sink`.
+target's table of ``runstream.toml``); see :func:`runstream.sinks.open_sink`.
+The producer, the topic default and the record sizes are
+:mod:`runstream.kafkaproducer`'s, shared with the server's Kafka log.
 
 One ``send`` is one record (a very large batch is cut into several, at event
 boundaries, in order): key = ``partition_key(stream)``, so a run's events stay
@@ -40,22 +42,21 @@ kafka-python is imported on first use, so the bare SDK does not need it
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from contextlib import suppress
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from runstream.codec import (
-    EventError,
-    EventTooLarge,
-    decode_batch,
-    encode_event,
-    join_encoded,
-    validate_batch,
+from runstream.codec import EventError, EventTooLarge, decode_batch, encode_event, validate_batch
+from runstream.events import MAX_EVENT_BYTES, Envelope
+from runstream.kafkaproducer import (
+    DEFAULT_TOPIC,
+    RECORD_BYTES,
+    cut_records,
+    make_producer,
+    produce,
 )
-from runstream.events import MAX_EVENT_BYTES, Envelope, partition_key
 from runstream.sink import (
     Sink,
     SinkConflict,
@@ -67,18 +68,7 @@ from runstream.sink import (
 
 __all__ = ["DEFAULT_TOPIC", "RECORD_BYTES", "KafkaSink"]
 
-DEFAULT_TOPIC = "runstream.events"
-# A record is filled up to about this size. Kafka's default limit for a record
-# batch (message.max.bytes) is 1 MiB; the server creates its topic allowing
-# MAX_EVENT_BYTES (16 MiB), so a single event larger than this still fits there,
-# alone in its record; a larger event is refused before it is produced.
-RECORD_BYTES = 900 << 10
-# The producer refuses a record beyond this before the broker does.
-MAX_REQUEST_BYTES = 64 << 20
 TIMEOUT = 10.0
-# A broker that is up answers at once; one that is down should not hold the shipper
-# (nor a finishing `runstream submit`) for the whole delivery timeout.
-CONNECT_TIMEOUT = 3.0
 
 
 class KafkaSink:
@@ -115,20 +105,13 @@ class KafkaSink:
         if head is not None and first > head + 1:
             raise SinkConflict(f"{stream}: expected seq {head + 1} or earlier, got {first} "
                                "(events are missing before it)")
-        records = self._records(events, body)
-        key = partition_key(stream).encode()
+        records = cut_records(events, self.record_bytes, body)
         what = f"{count} events of {stream}"
         producer = self._connected()
         from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
         try:
-            futures = [producer.send(self.topic, key=key, value=r) for r in records]
-            # Nothing else is coming for this stream until this returns: send now
-            # rather than after linger_ms (concurrent senders share the request).
-            producer.flush(self.timeout)
-            deadline = time.monotonic() + self.timeout
-            for future in futures:
-                future.get(max(0.0, deadline - time.monotonic()))
+            produce(producer, self.topic, [(stream, r) for r in records], self.timeout)
         except (MessageSizeTooLargeError, RecordListTooLargeError) as exc:
             self._reset(producer)  # kafka-python holds this fatal for an idempotent producer
             largest = max(len(r) for r in records)
@@ -190,49 +173,21 @@ class KafkaSink:
                                        f"bytes; one event may be at most {MAX_EVENT_BYTES:,}")
         return events
 
-    def _records(self, events: list[Envelope], body: bytes) -> list[bytes]:
-        """``body`` as one record, or cut at event boundaries into records of about
-        ``record_bytes`` (an event larger than that goes alone)."""
-        if len(body) <= self.record_bytes:
-            return [body]
-        records: list[bytes] = []
-        chunk: list[bytes] = []
-        size = 0
-        for event in events:
-            encoded = encode_event(event)
-            if chunk and size + len(encoded) > self.record_bytes:
-                records.append(join_encoded(chunk))
-                chunk, size = [], 0
-            chunk.append(encoded)
-            size += len(encoded)
-        records.append(join_encoded(chunk))
-        return records
-
     def _connected(self) -> Any:
         with self._lock:
             if self._producer is not None:
                 return self._producer
         try:
-            from kafka import KafkaProducer
             from kafka.errors import KafkaError
         except ImportError:
             raise SinkUnusable("RUNSTREAM_KAFKA is set but kafka-python is not installed: "
                                "pip install 'runstream[kafka]', then send the spool with "
                                "`runstream sync`") from None
-        ms = int(self.timeout * 1000)
-        connect_ms = int(min(self.timeout, CONNECT_TIMEOUT) * 1000)
         try:
-            producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap, client_id=self.client_id,
-                acks="all", enable_idempotence=True,
-                # Records are whole batches of events: batches of records only need
-                # room for them; the shipper already amortizes per-record costs.
-                linger_ms=self.linger_ms, batch_size=max(1 << 20, self.record_bytes),
-                max_request_size=MAX_REQUEST_BYTES, compression_type=self.compression,
-                allow_auto_create_topics=False,  # the server creates it, kept forever
-                bootstrap_timeout_ms=connect_ms, max_block_ms=ms, request_timeout_ms=ms,
-                delivery_timeout_ms=ms + self.linger_ms + 1_000,
-                reconnect_backoff_max_ms=1_000)
+            producer = make_producer(self.bootstrap, client_id=self.client_id,
+                                     timeout=self.timeout, linger_ms=self.linger_ms,
+                                     record_bytes=self.record_bytes,
+                                     compression=self.compression)
         except KafkaError as exc:
             raise SinkUnavailable(f"cannot reach Kafka at {self.bootstrap} "
                                   f"({type(exc).__name__}: {exc})") from None

@@ -3,7 +3,8 @@
 ``log`` only checks the value and appends it to a queue; a background thread
 turns what accumulated into columnar ``metrics.logged`` batches every ~20 ms
 and hands them to an *outlet*: the run agent's channel when the script runs
-under ``runstream submit``, else a standalone run the SDK writes itself.
+under ``runstream submit``, else a standalone run the SDK writes itself
+(:func:`runstream.session.get_logger` chooses).
 
 Nothing after the call reaches the script: a point that cannot be batched or
 encoded is found (by halving its batch) and dropped alone, points the outlet
@@ -13,7 +14,6 @@ on, and ``wait()`` always returns a :class:`Delivery` saying what was dropped.
 
 from __future__ import annotations
 
-import atexit
 import sys
 import threading
 import time
@@ -25,7 +25,6 @@ from typing import Protocol
 from runstream.batching import Point, PointBatcher, subset
 from runstream.codec import encode_payload
 from runstream.events import MAX_EVENT_BYTES, MetricsLogged
-from runstream.settings import SdkSettings
 from runstream.values import (
     MAX_NAME_CHARS,
     NONFINITE,
@@ -36,7 +35,7 @@ from runstream.values import (
     check_point,
 )
 
-__all__ = ["Delivery", "Logger", "Outlet", "get_logger"]
+__all__ = ["Delivery", "Logger", "Outlet"]
 
 INTERVAL = 0.02
 _now = time.time
@@ -357,60 +356,3 @@ def _text(exc: BaseException) -> str:
 
 def _report(message: str) -> None:
     print(f"runstream: {message}", file=sys.stderr, flush=True)
-
-
-class _Unrecorded:
-    """The outlet when none could be opened: drops points, says so once."""
-
-    def __init__(self, run_id: str, reason: str) -> None:
-        self.run_id = run_id
-        _report(f"{reason}; metrics of this process are not recorded")
-
-    def emit(self, type_: str, v: int, data: bytes, ts: float) -> None:
-        return None
-
-    def when_stored(self, done: Callable[[bool], None]) -> None:
-        done(False)
-
-    def close(self, lost: int = 0, reason: str = "") -> None:
-        return None
-
-
-_default_lock = threading.Lock()
-_default: list[Logger] = []  # the process's logger, like logging.getLogger()'s root
-
-
-def get_logger() -> Logger:
-    """The process's logger, created on first use from ``RUNSTREAM_*`` variables.
-
-    Under ``runstream submit`` it sends to the run agent; run on its own
-    (``python script.py``) it creates a run, sends to ``RUNSTREAM_URL`` (or, when
-    ``RUNSTREAM_KAFKA=host:port`` is set, to that broker's ``RUNSTREAM_KAFKA_TOPIC``,
-    files still to ``RUNSTREAM_URL``), keeps what cannot be sent in a spool for
-    ``runstream sync``, and completes the run at exit (failed if an exception
-    ended the script)."""
-    with _default_lock:
-        if not _default:
-            settings = SdkSettings.from_env()
-            logger = Logger(_open_outlet(settings), strict=settings.strict)
-            atexit.register(logger.close)
-            _default.append(logger)
-        return _default[0]
-
-
-def _open_outlet(settings: SdkSettings) -> Outlet:
-    if settings.agent_socket:
-        from runstream.channel import AgentChannel
-
-        try:
-            return AgentChannel.connect(settings.agent_socket, settings.run_id)
-        except OSError as exc:
-            return _Unrecorded(settings.run_id, f"cannot reach the run agent at "
-                                                f"{settings.agent_socket} ({exc})")
-    from runstream.standalone import StandaloneRun
-
-    try:
-        return StandaloneRun.start(settings, sys.argv)
-    except OSError as exc:
-        return _Unrecorded("", f"cannot create a spool in {settings.spool_dir} ({exc}); "
-                               "set RUNSTREAM_SPOOL_DIR to a writable folder")

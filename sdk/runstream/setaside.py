@@ -24,8 +24,8 @@ from pathlib import Path
 
 import msgspec
 
-from runstream.codec import encode_event, encode_payload
-from runstream.events import Envelope, EventDropped
+from runstream.codec import encode_event
+from runstream.events import EventDropped, new_event
 from runstream.spool import Record
 
 __all__ = ["SetAside", "discard_set_aside", "dropped_record", "find_set_aside",
@@ -150,10 +150,9 @@ def dropped_record(info: SetAside) -> Record:
     from the refused event's, so sending it twice is a harmless duplicate."""
     key = info.id or f"{info.stream}#{info.seq}"
     payload = EventDropped(type=info.type, v=info.v, size=info.size, reason=info.reason)
-    envelope = Envelope(id=uuid.uuid5(_NAMESPACE, key).hex, stream=info.stream, seq=info.seq,
-                        type=EventDropped.TYPE, v=EventDropped.VERSION, ts=info.ts,
-                        data=msgspec.Raw(encode_payload(payload)))
-    return Record(info.seq, encode_event(envelope))
+    event = new_event(info.stream, info.seq, payload, info.ts,
+                      event_id=uuid.uuid5(_NAMESPACE, key).hex)
+    return Record(info.seq, encode_event(event))
 
 
 def _clean(text: str) -> str:

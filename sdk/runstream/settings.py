@@ -3,6 +3,7 @@
 | variable | meaning |
 |---|---|
 | ``RUNSTREAM_URL`` | the server (default ``http://127.0.0.1:8787``) |
+| ``RUNSTREAM_TOKEN`` | the bearer token of a server that requires one |
 | ``RUNSTREAM_KAFKA`` | ``host:port`` of a Kafka broker: ship events to its topic, not over HTTP |
 | ``RUNSTREAM_KAFKA_TOPIC`` | the event topic (default ``runstream.events``) |
 | ``RUNSTREAM_KAFKA_COMPRESSION`` | ``zstd``, ``lz4`` or ``gzip`` records (default: none) |
@@ -20,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runstream.client import DEFAULT_URL
@@ -54,6 +55,7 @@ class SdkSettings:
     strict: bool = False
     exit_patience: float = 3.0
     lease: float = DEFAULT_LEASE  # promised in run.started; the heartbeat keeps it
+    token: str = field(default="", repr=False)  # sent to ``url``; never printed
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SdkSettings:
@@ -70,6 +72,7 @@ class SdkSettings:
             strict=env.get("RUNSTREAM_STRICT", "") not in ("", "0", "false", "no"),
             exit_patience=float(env.get("RUNSTREAM_EXIT_PATIENCE", "3")),
             lease=_lease(env.get("RUNSTREAM_LEASE", "")),
+            token=env.get("RUNSTREAM_TOKEN", ""),
         )
 
 

@@ -2,7 +2,8 @@
 
 Two adapters: the embedded :class:`~runstream.httpsink.HttpSink` (POST to the
 server's ingest endpoint; the default) and :class:`~runstream.kafkasink.KafkaSink`
-(records on the event topic; blobs still over HTTP), chosen by :func:`open_sink`.
+(records on the event topic; blobs still over HTTP), chosen by
+:func:`runstream.sinks.open_sink` (this module imports neither).
 A test or an offline tool can use :class:`~runstream.memorysink.MemorySink`,
 which keeps the same contract in memory. Every adapter passes
 ``tests/sdk/test_sink_contract.py``.
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Protocol
 
 __all__ = ["Sink", "SinkConflict", "SinkError", "SinkRejected", "SinkTooLarge", "SinkUnavailable",
-           "SinkUnusable", "open_sink"]
+           "SinkUnusable"]
 
 
 class SinkError(Exception):
@@ -70,24 +71,3 @@ class Sink(Protocol):
         """Store a file by its sha256; raises SinkRejected if its bytes do not match."""
 
     def close(self) -> None: ...
-
-
-def open_sink(url: str, kafka: str = "", topic: str = "", compression: str = "") -> Sink:
-    """The sink a configuration selects.
-
-    ``kafka`` (``host:port[,…]``, from ``RUNSTREAM_KAFKA`` or a target's ``kafka``
-    key) selects the Kafka sink, producing to ``topic`` (``RUNSTREAM_KAFKA_TOPIC``,
-    default ``runstream.events``) with blobs uploaded to the server at ``url``;
-    without it, batches are POSTed to the server at ``url`` (the default).
-    ``compression`` (``RUNSTREAM_KAFKA_COMPRESSION``: zstd, lz4, gzip; default none)
-    is the producer's."""
-    from runstream.client import Client
-    from runstream.httpsink import HttpSink
-
-    http = HttpSink(Client(url))
-    if not kafka:
-        return http
-    from runstream.kafkasink import DEFAULT_TOPIC, KafkaSink
-
-    return KafkaSink(kafka, topic or DEFAULT_TOPIC, blobs=http,
-                     compression=None if compression in ("", "none") else compression)

@@ -4,7 +4,7 @@ The SDK is then the single writer of ``run/<project>_<epoch ms>_<suffix>``: it w
 ``run.submitted`` and ``run.started`` when the logger is created, the metrics,
 and ``run.completed`` at exit (``failed`` with the exception's last line when
 an uncaught exception ended the script, ``canceled`` on KeyboardInterrupt).
-Every event goes through a spool and the sink :func:`~runstream.sink.open_sink`
+Every event goes through a spool and the sink :func:`~runstream.sinks.open_sink`
 selects (HTTP, or Kafka when ``RUNSTREAM_KAFKA`` is set); what it does not
 acknowledge before exit stays there for ``runstream sync``. Points the spool
 could not keep (a full disk) are counted, and the run then ends ``failed``
@@ -26,13 +26,12 @@ from types import TracebackType
 
 import msgspec
 
-from runstream.events import RunCompleted, RunStarted, RunStatus, RunSubmitted, run_stream
-from runstream.heartbeat import Heartbeat
+from runstream.events import RunStarted, RunStatus, RunSubmitted, run_stream
+from runstream.recorder import Ending, RunRecorder
 from runstream.settings import SdkSettings, project_name
-from runstream.shipper import Shipper
-from runstream.sink import Sink, open_sink
+from runstream.sink import Sink
+from runstream.sinks import open_sink
 from runstream.spool import Spool
-from runstream.writer import Losses, StreamWriter
 
 __all__ = ["StandaloneRun", "create_run_spool", "new_run_id"]
 
@@ -62,21 +61,22 @@ def create_run_spool(root: Path, project: str) -> tuple[str, Spool]:
 
 
 class StandaloneRun:
-    """An :class:`~runstream.logger.Outlet` that owns its run's stream."""
+    """An :class:`~runstream.logger.Outlet` that owns its run's stream (through a
+    :class:`~runstream.recorder.RunRecorder`)."""
 
-    def __init__(self, run_id: str, writer: StreamWriter, shipper: Shipper,
-                 patience: float, destination: str, owned_sink: Sink | None = None) -> None:
+    def __init__(self, run_id: str, recorder: RunRecorder, patience: float, destination: str,
+                 owned_sink: Sink | None = None) -> None:
         self.run_id = run_id
         self.status: RunStatus = "completed"
         self.reason = ""
-        self._writer = writer
-        self._shipper = shipper
+        self.recorder = recorder
+        self._writer = recorder.writer
+        self._shipper = recorder.shipper
         self._patience = patience
         self._destination = destination
         self._owned_sink = owned_sink
         self._closed = False
-        self.losses = Losses()  # points the spool took, and what the logger could not hand over
-        self.heartbeat: Heartbeat | None = None
+        self.losses = recorder.losses  # points kept, and what the logger could not hand over
 
     @classmethod
     def start(cls, settings: SdkSettings, argv: list[str], *, sink: Sink | None = None,
@@ -88,21 +88,19 @@ class StandaloneRun:
         owned = None
         if sink is None:
             sink = owned = open_sink(settings.url, settings.kafka, settings.kafka_topic,
-                                     settings.kafka_compression)
-        shipper = Shipper(spool, sink)
-        writer = StreamWriter(spool, shipper.notify)
+                                     settings.kafka_compression, token=settings.token)
+        recorder = RunRecorder(spool, sink, lease=settings.lease)
         host = socket.gethostname()
-        writer.append([
+        recorder.writer.append([
             RunSubmitted(project=project, script=script.name if script else "<interactive>",
                          args=list(argv[1:]), target="standalone", user=_user(), host=host),
             RunStarted(pid=os.getpid(), host=host, lease=settings.lease),
         ])
-        shipper.start()
-        heartbeat = Heartbeat(writer, settings.lease).start()
+        recorder.ship()
+        recorder.alive()
         destination = f"Kafka at {settings.kafka}" if settings.kafka else \
             f"the server at {settings.url}"
-        run = cls(run_id, writer, shipper, settings.exit_patience, destination, owned)
-        run.heartbeat = heartbeat
+        run = cls(run_id, recorder, settings.exit_patience, destination, owned)
         if hook_exceptions:
             previous = sys.excepthook
 
@@ -139,27 +137,20 @@ class StandaloneRun:
         if self._closed:
             return
         self._closed = True
-        spool = self._writer.spool
+        recorder = self.recorder
+        spool = recorder.spool
         if lost:
             self.losses.lost(reason, points=lost)
-            loss = self.losses.summary(spool)
-            self.reason = f"{self.reason}; {loss}" if self.status == "failed" else loss
-            self.status = "failed"
-            print(f"runstream: run {self.run_id} ends failed: {loss}", file=sys.stderr,
-                  flush=True)
-        if self.heartbeat is not None:
-            self.heartbeat.stop()  # none after the run's last event
-        exit_code = None if self.status == "completed" else 1
-        try:  # the reserve makes room for this one on a full disk
-            self._writer.append([RunCompleted(status=self.status, exit_code=exit_code,
-                                              reason=self.reason)], use_reserve=True)
-            spool.mark_finished()
+        ending = recorder.settle(Ending(self.status, None, self.reason))
+        self.status, self.reason = ending.status, ending.reason
+        exit_code = None if ending.status == "completed" else 1
+        try:
+            recorder.complete(Ending(ending.status, exit_code, ending.reason))
         except OSError as exc:
             print(f"runstream: could not record the end of run {self.run_id} ({exc}); "
                   "`runstream sync` ends it once the disk has room", file=sys.stderr,
                   flush=True)
-        delivered = self._shipper.drain(patience=self._patience)
-        self._shipper.close()
+        delivered = recorder.deliver(self._patience)
         if self._owned_sink is not None:
             self._owned_sink.close()
         left = spool.pending

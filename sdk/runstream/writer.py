@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 
-import msgspec
-
 from runstream.codec import encode_event, encode_payload
-from runstream.events import Envelope, Payload
+from runstream.events import Payload, envelope
 from runstream.spool import Record, Spool
 
 __all__ = ["Losses", "StreamWriter"]
@@ -43,9 +40,7 @@ class StreamWriter:
         with self._lock:
             seq = self.spool.next_seq
             records = [
-                Record(seq + i, encode_event(Envelope(
-                    id=uuid.uuid4().hex, stream=self.stream, seq=seq + i, type=type_, v=v,
-                    ts=when, data=msgspec.Raw(data))))
+                Record(seq + i, encode_event(envelope(self.stream, seq + i, type_, v, data, when)))
                 for i, (type_, v, data, when) in enumerate(items)
             ]
             self.spool.append(records, use_reserve=use_reserve)

@@ -17,6 +17,7 @@ Row shapes (fields are fixed, so metric names never need escaping):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import altair as alt
@@ -26,7 +27,7 @@ __all__ = ["STATUS_COLORS", "ChartKind", "array_chart", "chart", "scalar_chart",
 
 ChartKind = Literal["scalar", "status", "array", "series"]
 
-STATUS_COLORS = {
+STATUS_COLORS: Mapping[str, str] = {
     "submitted": "#9aa5b1", "running": "#2f80ed", "completed": "#27ae60",
     "failed": "#d64545", "canceled": "#c69026",
 }

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from sqlalchemy import Engine, func, insert, select
 
 from runstream_server.app import create_app
-from runstream_server.database import metadata, open_engine
+from runstream_server.database import metadata, open_engine, widen_columns
 from runstream_server.eventstore import events_table, head_position, read_events, streams_table
 from runstream_server.projections.runner import Projector
 from runstream_server.settings import DEFAULT_DATA_DIR, DEFAULT_PORT, Settings
@@ -39,7 +39,7 @@ database_option = click.option(
               help=f"Port [env RUNSTREAM_PORT; default {DEFAULT_PORT}].")
 @data_dir_option
 @database_option
-@click.option("--token", default=None, envvar="RUNSTREAM_TOKEN",
+@click.option("--token", default=None,
               help="API token every call must carry [env RUNSTREAM_TOKEN].")
 @click.option("--kafka", default=None,
               help="Consume the event log from this Kafka broker (host:port) "
@@ -112,6 +112,7 @@ def replay(data_dir: Path | None, database_url: str | None, until: str | None,
         _replay_from_kafka(settings, into)
         return
     source = open_engine(settings.db_url)
+    widen_columns(source)
     metadata.create_all(source)
     projector = Projector()
     if until is None:

@@ -8,11 +8,20 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, MetaData, bindparam, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Engine,
+    MetaData,
+    bindparam,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.pool import StaticPool
 
 __all__ = ["among", "disk_full_reason", "is_disk_full", "metadata", "no_space_left",
-           "open_engine", "sqlite_url"]
+           "open_engine", "sqlite_url", "widen_columns"]
 
 metadata = MetaData()
 
@@ -46,8 +55,9 @@ def open_engine(url: str, *, readonly: bool = False) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # The transaction is begun explicitly below, so that BEGIN IMMEDIATE
-            # takes the write lock at once instead of failing mid-transaction.
+            # Transactions are begun by SQLAlchemy's "begin" (below), not by pysqlite,
+            # which would begin only before a write and so let one transaction's reads
+            # see different snapshots.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             if wal:
@@ -63,6 +73,14 @@ def open_engine(url: str, *, readonly: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
+            # BEGIN (deferred), not BEGIN IMMEDIATE: most transactions only read, and in
+            # WAL mode a deferred reader never waits for the writer nor holds it up,
+            # where IMMEDIATE would take the one write lock for every read. A transaction
+            # takes the write lock at its first write, waiting (the 30 s busy timeout)
+            # while another one holds it. Writes go through one writer at a time (the
+            # ledger's lock; in Kafka mode the consumer thread), so a transaction that
+            # reads before it writes never finds its snapshot outdated by another
+            # writer's commit, the one case where SQLite fails late instead of waiting.
             conn.exec_driver_sql("BEGIN")
 
         return engine
@@ -72,6 +90,27 @@ def open_engine(url: str, *, readonly: bool = False) -> Engine:
     # acknowledgement) returns once the WAL is flushed to disk.
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
                          connect_args={"options": "-c synchronous_commit=on"})
+
+
+def widen_columns(engine: Engine) -> list[str]:
+    """Widen the integer columns of an existing PostgreSQL database that the schema now
+    declares BIGINT (positions and counts once written as INTEGER), in place, without a
+    rebuild; returns the ``table.column`` widened. SQLite stores every integer in up to
+    64 bits whatever the declared type: nothing to do there."""
+    if engine.dialect.name != "postgresql":
+        return []
+    wanted = {(t.name, c.name) for t in metadata.tables.values() for c in t.columns
+              if isinstance(c.type, BigInteger)}
+    widened = []
+    with engine.begin() as conn:
+        rows = conn.execute(text(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND data_type = 'integer'")).all()
+        for table, column in sorted((r[0], r[1]) for r in rows):
+            if (table, column) in wanted:
+                conn.execute(text(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE BIGINT'))
+                widened.append(f"{table}.{column}")
+    return widened
 
 
 def among(column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:

@@ -26,7 +26,11 @@ class LogUnavailable(RuntimeError):
 
 class EventLog(Protocol):
     async def accept(self, events: Sequence[Envelope]) -> IngestReply:
-        """Validate ``events`` and put them in the log (all or none)."""
+        """Validate ``events`` and put them in the log (all or none); answer once they
+        are applied, with what happened: the stored count, the ids already stored
+        (duplicates), the ids of stored events of a type or version this server does
+        not know (unknown). A gap in a stream or another event at a taken seq raises
+        ConcurrencyError (HTTP 409: the sender resends from its spool, in order)."""
 
     async def write(self, stream: str, make: MakePayload) -> StoredEvent:
         """Append the server's own event at ``stream``'s next seq, once it is applied."""

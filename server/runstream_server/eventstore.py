@@ -170,13 +170,16 @@ def append(conn: Connection, events: Sequence[Envelope],
     return result
 
 
-def check_append(conn: Connection, events: Sequence[Envelope]) -> None:
+def check_append(conn: Connection, events: Sequence[Envelope]) -> list[Envelope]:
     """Raise the ConcurrencyError that appending ``events`` now would raise, without
-    writing: a large batch is checked as a whole before it is appended in parts."""
+    writing; else return the events that are not stored yet (the others are resends
+    of stored events: duplicates). A large batch is checked as a whole before it is
+    appended in parts; the Kafka log checks a batch before it produces it."""
     heads = _heads(conn, {e.stream for e in events})
     fresh, maybe_dup, _ = _plan(events, heads)
     _check_duplicates(conn, maybe_dup)
     _check_ids_free(conn, fresh)
+    return fresh
 
 
 _PAGE = 500  # keys per IN (…) query: far below SQLite's limit on bound parameters

@@ -6,12 +6,15 @@ import difflib
 import struct
 import sys
 from array import array
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any, Literal
 
 import msgspec
 from sqlalchemy import Connection, and_, func, or_, select
 
+from runstream.events import run_id_of
+from runstream_server.database import among
+from runstream_server.eventstore import events_table
 from runstream_server.projections.artifacts import artifacts_table, model_versions
 from runstream_server.projections.logs import chunk_decoder, log_chunks
 from runstream_server.projections.metrics import metric_chunks, metric_values, value_decoder
@@ -27,12 +30,16 @@ __all__ = [
     "get_run",
     "list_runs",
     "nearest_runs",
+    "renumbered_runs",
+    "run_views",
+    "run_views_after",
+    "submitted_after",
 ]
 
 SortKey = str
 Archived = Literal["hide", "only", "include"]
 
-_RUN_COLUMNS = {c.name for c in runs_table.c} | {"number"}
+_RUN_COLUMNS = frozenset({c.name for c in runs_table.c} | {"number"})
 
 
 class RunList(msgspec.Struct):
@@ -163,18 +170,8 @@ def list_runs(
 
 
 def get_run(conn: Connection, run_id: str) -> RunView | None:
-    t = runs_table.c
-    row = conn.execute(select(runs_table).where(t.run_id == run_id)).first()
-    if row is None:
-        return None
-    view = _view(row)
-    # Its number: 1 + the runs of its project before it in ``numbering``'s order (an
-    # index range scan of ix_runs_project_submitted, not a scan of every run).
-    before = or_(t.submitted < view.submitted,
-                 and_(t.submitted == view.submitted, t.run_id < view.run_id))
-    view.number = 1 + int(conn.execute(select(func.count()).select_from(runs_table).where(
-        t.project == view.project, before)).scalar_one())
-    return view
+    views = run_views(conn, [run_id])
+    return views[0] if views else None
 
 
 def nearest_runs(conn: Connection, run_id: str, n: int = 3) -> list[str]:
@@ -222,7 +219,9 @@ def series(conn: Connection, run_id: str, name: str) -> Series | None:
 
 def series_binary(conn: Connection, run_id: str, name: str) -> bytes | None:
     """``n`` (uint64) then n int64 steps, n float64 times, n float64 values, little-endian:
-    what a chart reads straight into typed arrays, with no number formatting at all."""
+    a compact transfer for scripts, the CLI's callers and benchmarks (``bench/ingest.py``),
+    read straight into typed arrays (``numpy.frombuffer``) with no number formatting at
+    all. The web UI reads the JSON form."""
     found = series_arrays(conn, run_id, name)
     if found is None:
         return None
@@ -291,3 +290,86 @@ def model_versions_of(conn: Connection, name: str) -> list[ModelVersion]:
     rows = conn.execute(select(c.name, c.version, c.run_id, c.path, c.sha256, c.size, c.created)
                         .where(c.name == name).order_by(c.version)).all()
     return [ModelVersion(*r) for r in rows]
+
+
+# Up to this many runs, each is numbered by its own count; more are numbered all at once.
+_COUNTED = 50
+
+
+def run_views(conn: Connection, run_ids: Collection[str]) -> list[RunView]:
+    """These runs' views with their numbers (ids without a view are left out): what
+    ``GET /api/runs/<id>`` answers and the live feed's ``runs`` topic sends. For a few
+    runs each number is 1 + the runs of its project before it in ``numbering``'s order,
+    a correlated count (an index range scan of ix_runs_project_submitted per run, not a
+    scan of every run); for many, ``numbering`` over their projects at once."""
+    if not run_ids:
+        return []
+    t = runs_table.c
+    if len(run_ids) > _COUNTED:
+        projects = select(t.project).where(among(t.run_id, run_ids)).distinct()
+        numbered = select(t.run_id, numbering()).where(t.project.in_(projects)).subquery("n")
+        n = numbered.c
+        rows = conn.execute(select(runs_table, n.number)
+                            .join_from(runs_table, numbered, n.run_id == t.run_id)
+                            .where(among(t.run_id, run_ids)).order_by(t.position)).all()
+        return [_view(r) for r in rows]
+    other = runs_table.alias("before")
+    o = other.c
+    before = (select(func.count()).select_from(other)
+              .where(o.project == t.project,
+                     or_(o.submitted < t.submitted,
+                         and_(o.submitted == t.submitted, o.run_id < t.run_id)))
+              .scalar_subquery())
+    rows = conn.execute(select(runs_table, (before + 1).label("number"))
+                        .where(among(t.run_id, run_ids)).order_by(t.position)).all()
+    return [_view(r) for r in rows]
+
+
+def run_views_after(conn: Connection, after: int, limit: int) -> list[RunView]:
+    """Up to ``limit`` numbered run views whose position is after ``after``, in position
+    order: a page of the live feed's ``runs`` backlog (numbered over every run at once)."""
+    t = runs_table.c
+    numbered = select(t.run_id, numbering()).subquery("numbers")
+    n = numbered.c
+    query = (select(runs_table, n.number).join_from(runs_table, numbered, n.run_id == t.run_id)
+             .where(t.position > after).order_by(t.position).limit(limit))
+    return [_view(r) for r in conn.execute(query)]
+
+
+NumberKey = tuple[str, float, str]  # project, submitted, run id: see ``number_key``
+
+
+def renumbered_runs(conn: Connection, keys: Collection[NumberKey],
+                    at_most: int | None = None) -> list[RunView]:
+    """The numbered views of the runs whose numbers the runs of ``keys`` moved: those
+    of the same project after one of them in ``number_key``'s order (a run submitted
+    late, or consumed late from another Kafka partition, renumbers the runs after it,
+    whose own views did not change). ``at_most``: of those, only views whose position
+    is at or before it (later ones are sent anyway)."""
+    if not keys:
+        return []
+    t = runs_table.c
+    first: dict[str, tuple[float, str]] = {}
+    for project, submitted, run_id in keys:
+        first[project] = min(first.get(project, (submitted, run_id)), (submitted, run_id))
+    conds = [and_(t.project == project, or_(t.submitted > submitted,
+                                            and_(t.submitted == submitted, t.run_id > run_id)))
+             for project, (submitted, run_id) in first.items()]
+    query = select(t.run_id).where(or_(*conds))
+    if at_most is not None:
+        query = query.where(t.position <= at_most)
+    ids = conn.execute(query).scalars().all()
+    return run_views(conn, ids)
+
+
+def submitted_after(conn: Connection, after: int) -> list[NumberKey]:
+    """The number keys of the runs submitted after log position ``after`` (a range scan
+    of the log from there: a resume is from a recent position)."""
+    e, t = events_table.c, runs_table.c
+    streams = conn.execute(select(e.stream).where(e.position > after,
+                                                  e.type == "run.submitted")).scalars()
+    ids = [rid for s in streams if (rid := run_id_of(s))]
+    if not ids:
+        return []
+    rows = conn.execute(select(t.project, t.submitted, t.run_id).where(among(t.run_id, ids)))
+    return [(r.project, r.submitted or 0.0, r.run_id) for r in rows]

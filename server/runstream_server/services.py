@@ -1,4 +1,6 @@
-"""The server's collaborators, made once in ``create_app`` and passed along."""
+"""The server's collaborators, made once in ``create_app`` (before the application
+starts) and passed along; ``engine`` alone may change later, when a server started
+read-only on a full disk opens for writing again."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from sqlalchemy import Engine
 
-from runstream_server.blobs import LocalBlobStore
+from runstream_server.blobs import BlobStore
 from runstream_server.eventlog import EventLog
 from runstream_server.ledger import Ledger
 from runstream_server.live import Hub
@@ -25,7 +27,7 @@ class Services:
     projector: Projector
     ledger: Ledger
     hub: Hub
-    blobs: LocalBlobStore
+    blobs: BlobStore
     log: EventLog
     # Open websockets, closed at shutdown so that stopping never waits on a browser.
     sockets: weakref.WeakSet[web.WebSocketResponse] = field(default_factory=weakref.WeakSet)

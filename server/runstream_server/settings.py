@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runstream.kafkasink import DEFAULT_TOPIC
+
 __all__ = ["DEFAULT_DATA_DIR", "DEFAULT_PORT", "ENV", "Settings", "is_loopback"]
 
 DEFAULT_PORT = 8787
@@ -44,7 +46,7 @@ class Settings:
     client_buffer: int = 16 << 20
     # Apache Kafka as the event log: "host:port" of a broker; "" = embedded log.
     kafka: str = ""
-    kafka_topic: str = "runstream.events"
+    kafka_topic: str = DEFAULT_TOPIC  # the agents' default too
     kafka_partitions: int = 6
     # The consumer group that writes projections; default: one per topic.
     kafka_group: str = ""
@@ -110,7 +112,7 @@ def _secret_file(raw: str) -> str:
 
 
 # Every environment variable the server reads: name -> (setting, parser).
-ENV: dict[str, tuple[str, Callable[[str], object]]] = {
+ENV: Mapping[str, tuple[str, Callable[[str], object]]] = {
     "RUNSTREAM_HOST": ("host", str),
     "RUNSTREAM_PORT": ("port", int),
     "RUNSTREAM_DATA_DIR": ("data_dir", Path),

@@ -16,7 +16,8 @@ from runstream.httpsink import HttpSink
 from runstream.kafkasink import DEFAULT_TOPIC, KafkaSink
 from runstream.memorysink import MemorySink
 from runstream.settings import SdkSettings
-from runstream.sink import SinkRejected, SinkUnavailable, open_sink
+from runstream.sink import SinkRejected, SinkUnavailable
+from runstream.sinks import open_sink
 
 STREAM = "run/kafka_1"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import msgspec
+import pytest
 from sqlalchemy import Engine
 
 from runstream.codec import encode_batch
-from runstream.events import Envelope, run_stream
+from runstream.events import Envelope, RunStarted, run_stream
 from runstream_server.eventstore import read_events
 from tests.server.api import ClientFactory, make_app, post
 from tests.server.history import RunWriter, finished_run
@@ -105,6 +106,31 @@ async def test_unknown_types_and_newer_versions_are_stored_and_reported(
     audit = await (await client.get("/api/runs/iris_1/events")).json()
     assert [a["type"] for a in audit] == ["run.submitted", "run.teleported", "run.started"]
     assert "unknown to this server" in audit[1]["summary"]
+    w.seq = 3
+    w.completed()
+    assert (await post(client, w.events[-1:]))["stored"] == 1
+    run = await (await client.get("/api/runs/iris_1")).json()
+    assert run["status"] == "completed"  # later events still apply
+
+
+async def test_an_old_version_without_an_upgrade_is_stored_and_reported(
+        engine: Engine, tmp_path: Path, aiohttp_client: ClientFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # This code "knows" run.started v2 but has no upgrade from v1 (the upgrade table
+    # is empty): the v1 event is stored and reported, never a KeyError.
+    monkeypatch.setattr(RunStarted, "VERSION", 2)
+    client = await aiohttp_client(make_app(engine, tmp_path))
+    w = RunWriter("iris_1")
+    w.submitted()
+    old = w.emit(RunStarted(pid=1))
+    w.events[-1] = old = msgspec.structs.replace(old, v=1)
+    w.completed()
+    reply = await post(client, w.events)
+    assert reply["stored"] == 3 and reply["unknown"] == [old.id]
+    status = await (await client.get("/api")).json()
+    assert status["unknown_events"] == {"run.started v1": 1}
+    run = await (await client.get("/api/runs/iris_1")).json()
+    assert run["status"] == "completed"
 
 
 async def test_blobs_are_verified_by_hash(engine: Engine, tmp_path: Path,

@@ -111,13 +111,13 @@ def stored(n: int) -> list[StoredEvent]:
 async def test_a_slow_client_is_dropped_without_stalling_the_others() -> None:
     hub = Hub(client_buffer=1_000)  # a few small events
     stuck = asyncio.Event()
-    received: list[str] = []
+    received: list[bytes] = []
     dropped: list[str] = []
 
-    async def never_returns(_frame: str) -> None:
+    async def never_returns(_frame: bytes) -> None:
         await stuck.wait()
 
-    async def records(frame: str) -> None:
+    async def records(frame: bytes) -> None:
         received.append(frame)
 
     async def no_backlog(_flt: Any, _after: int) -> list[StoredEvent]:

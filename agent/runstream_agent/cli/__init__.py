@@ -7,6 +7,7 @@ training container) never needs the server's dependencies.
 from __future__ import annotations
 
 import importlib
+from types import MappingProxyType
 from typing import Any
 
 import click
@@ -14,7 +15,7 @@ import click
 __all__ = ["main"]
 
 # name -> ("module:attribute" of a click command, imported on first use; short help).
-LAZY_COMMANDS = {
+LAZY_COMMANDS = MappingProxyType({
     "server": ("runstream_server.commands:server",
                "Run the server: ingest, API, websocket and web UI."),
     "replay": ("runstream_server.commands:replay", "Rebuild the views from the event store."),
@@ -28,7 +29,7 @@ LAZY_COMMANDS = {
     "models": ("runstream_agent.cli.registry:models", "Registered models and their versions."),
     "logs": ("runstream_agent.cli.logs:logs", "Print a run's output; --follow tails it live."),
     "audit": ("runstream_agent.cli.logs:audit", "A run's event timeline."),
-}
+})
 
 
 class LazyGroup(click.Group):

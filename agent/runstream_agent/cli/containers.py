@@ -21,6 +21,7 @@ from runstream.client import Client
 from runstream.settings import SdkSettings
 from runstream.spool import Spool
 from runstream_agent.agent import RunSpec
+from runstream_agent.cli.number import KAFKA_NUMBER_PATIENCE, run_number
 from runstream_agent.console import echo, footer, upload_progress
 from runstream_agent.containers.detached import ContainerPlan
 from runstream_agent.containers.display import BuildDisplay
@@ -33,9 +34,6 @@ from runstream_agent.targets import Target, TargetError, load_target
 
 __all__ = ["ContainerTarget", "prepare", "prepare_container", "prepare_image",
            "submit_in_container"]
-
-KAFKA_NUMBER_PATIENCE = 3.0  # as for the local target: the server numbers a run it consumed
-
 
 @click.command()
 @click.option("-c", "--target", default="docker-python", show_default=True,
@@ -167,22 +165,18 @@ def submit_in_container(ctx: click.Context, spec: RunSpec, spool: Spool, target:
     click.echo("")
     run = ContainerRun(client, spec, spool_dir, image.tag, target.docker, echo=echo,
                        patience=settings.exit_patience, inner_patience=settings.exit_patience,
-                       compression=settings.kafka_compression, progress=upload_progress)
+                       compression=settings.kafka_compression, token=settings.token,
+                       progress=upload_progress)
     try:
         with _cancel_on_signals(run):
             result = run.run()
     finally:
         os.close(watch)
     patience = KAFKA_NUMBER_PATIENCE if spec.kafka else 0.0
-    number = _number(Client(settings.url), spec.run_id, patience) if result.delivered else None
+    server = Client(settings.url, token=settings.token)
+    number = run_number(server, spec.run_id, patience) if result.delivered else None
     click.echo(footer(spec.run_id, result.outcome, result.duration, number, result.undelivered))
     ctx.exit(result.outcome.cli_exit_code)
-
-
-def _number(client: Client, run_id: str, patience: float) -> int | None:
-    from runstream_agent.cli.run import _run_number
-
-    return _run_number(client, run_id, patience)
 
 
 def _launch_detached(plan: ContainerPlan, log_dir: Path) -> Path:

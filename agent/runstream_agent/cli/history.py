@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import Any
 
 import click
@@ -33,8 +34,8 @@ from runstream_agent.files import Refused, extract_snapshot, move_into_place, sa
 
 __all__ = ["history"]
 
-STATUS_STYLE = {"completed": "green", "failed": "red", "canceled": "yellow", "running": "cyan",
-                "submitted": "blue"}
+STATUS_STYLE = MappingProxyType({"completed": "green", "failed": "red", "canceled": "yellow",
+                                 "running": "cyan", "submitted": "blue"})
 
 
 def get_run(client: Client, run_id: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from runstream.client import ApiError, Client, ServerUnreachable
+from runstream.settings import SdkSettings
 
 run_option = click.option("--run", "run_id", required=True,
                           help="The run id (see `runstream history list`).")
@@ -73,8 +74,11 @@ def api_errors() -> Iterator[None]:
 
 
 def connect(url: str | None) -> Client:
+    """The client of the server at ``url`` (``--url``), else ``RUNSTREAM_URL``, with
+    ``RUNSTREAM_TOKEN``: the CLI's settings, read as the command connects."""
     try:
-        return Client(url)
+        settings = SdkSettings.from_env()
+        return Client(url or settings.url, token=settings.token)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from runstream.client import ApiError, Client, ServerUnreachable
+from runstream.client import Client
 from runstream.settings import SdkSettings
-from runstream.sink import open_sink
+from runstream.sinks import open_sink
 from runstream_agent.agent import Agent
 from runstream_agent.cli.containers import prepare_container
+from runstream_agent.cli.number import KAFKA_NUMBER_PATIENCE, run_number
 from runstream_agent.console import echo, footer, upload_progress
 from runstream_agent.snapshot import SnapshotError
 from runstream_agent.submission import SubmitError, agent_log_dir, launch_detached, prepare
@@ -21,9 +21,6 @@ from runstream_agent.sync import StreamReport, sync_spools
 from runstream_agent.targets import TargetError
 
 __all__ = ["submit", "sync"]
-
-KAFKA_NUMBER_PATIENCE = 3.0  # seconds to wait for the server to number a run sent via Kafka
-
 
 @click.command(context_settings={"ignore_unknown_options": True,
                                  "allow_interspersed_args": False})
@@ -71,8 +68,9 @@ def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, scr
                    f"Follow it with: runstream logs --run {spec.run_id} --follow")
         return
     click.echo("")
-    client = Client(settings.url)
-    sink = open_sink(spec.url, spec.kafka, spec.kafka_topic, settings.kafka_compression)
+    client = Client(settings.url, token=settings.token)
+    sink = open_sink(spec.url, spec.kafka, spec.kafka_topic, settings.kafka_compression,
+                     token=settings.token)
     agent = Agent(spec, spool, sink, echo=echo, progress=upload_progress,
                   delivery_patience=settings.exit_patience)
     try:
@@ -90,25 +88,9 @@ def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, scr
     # Through Kafka, delivered means on the topic: the server numbers the run when
     # it has consumed it, usually within milliseconds.
     patience = KAFKA_NUMBER_PATIENCE if spec.kafka else 0.0
-    number = _run_number(client, spec.run_id, patience) if agent.delivered else None
+    number = run_number(client, spec.run_id, patience) if agent.delivered else None
     click.echo(footer(spec.run_id, outcome, agent.duration, number, undelivered))
     ctx.exit(outcome.cli_exit_code)
-
-
-def _run_number(client: Client, run_id: str, patience: float = 0.0) -> int | None:
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            number = client.get_json(f"/api/runs/{Client.quote(run_id)}").get("number")
-        except ServerUnreachable:
-            return None
-        except (ApiError, ValueError):
-            number = None
-        if isinstance(number, int):
-            return number
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.05)
 
 
 @click.command()
@@ -143,7 +125,7 @@ def sync(ctx: click.Context, spool_dir: Path | None, kafka: str | None,
     root = spool_dir or settings.spool_dir
     kafka = settings.kafka if kafka is None else kafka
     sink = open_sink(settings.url, kafka, settings.kafka_topic if topic is None else topic,
-                     settings.kafka_compression)
+                     settings.kafka_compression, token=settings.token)
     destination = f"Kafka at {kafka}" if kafka else settings.url
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m runstream_agent.containers.detached PLAN", file=sys.stderr)
         return 2
+    from runstream.settings import SdkSettings
     from runstream_agent.console import echo
     from runstream_agent.containers.engine import EngineError, connect
     from runstream_agent.containers.options import DockerOptions
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     options = DockerOptions(network=plan.network, memory=plan.memory, cpus=plan.cpus)
     run = ContainerRun(client, spec, Path(plan.spool_dir), plan.image, options, echo=echo,
                        patience=DELIVERY_PATIENCE, inner_patience=plan.inner_patience,
-                       compression=plan.compression)
+                       compression=plan.compression,
+                       token=SdkSettings.from_env().token)  # inherited; never in the plan file
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         run.cancel()

@@ -27,7 +27,7 @@ import msgspec
 
 from runstream.events import RunStatus
 from runstream.settings import SdkSettings
-from runstream.sink import open_sink
+from runstream.sinks import open_sink
 from runstream.spool import Spool, SpoolBusy
 from runstream_agent.agent import Agent, RunSpec
 from runstream_agent.console import echo
@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
               "not starting it", file=sys.stderr, flush=True)
         spool.close()
         return 1
-    sink = open_sink(spec.url, spec.kafka, spec.kafka_topic, settings.kafka_compression)
+    sink = open_sink(spec.url, spec.kafka, spec.kafka_topic, settings.kafka_compression,
+                     token=settings.token)
     agent = Agent(spec, spool, sink, echo=echo, explain=explain,
                   delivery_patience=settings.exit_patience)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ["DEFAULT_IMAGE", "DEFAULT_PYTHON", "DOCKER_KEYS", "DockerOptions", "OptionsError",
@@ -32,7 +33,7 @@ DEFAULT_IMAGE = "python:3.11-slim"
 DEFAULT_PYTHON = "python3"
 DOCKER_KEYS = frozenset({"image", "requirements", "packages", "setup", "memory", "cpus",
                          "network"})
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_UNITS = MappingProxyType({"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40})
 _MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.IGNORECASE)
 MIN_MEMORY = 6 << 20  # engines refuse less
 

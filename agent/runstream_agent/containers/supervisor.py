@@ -33,7 +33,7 @@ from typing import Any
 
 import msgspec
 
-from runstream.sink import open_sink
+from runstream.sinks import open_sink
 from runstream.spool import SpoolBusy
 from runstream_agent.agent import RunSpec
 from runstream_agent.containers.inside import (
@@ -56,7 +56,8 @@ STOP_GRACE = 30  # seconds from SIGTERM to SIGKILL when a run is canceled
 KILLED_REASON = "killed by the engine (exit 137)"
 CANCELED_REASON = "canceled by the user"
 STREAM_END_WAIT = 10.0  # for the output stream to end once the container exited
-PASSED_ENV = ("RUNSTREAM_TOKEN", "RUNSTREAM_STRICT", "RUNSTREAM_KAFKA_COMPRESSION")
+# The script's own setting, passed through unchanged (the host's settings give the rest).
+PASSED_ENV = ("RUNSTREAM_STRICT",)
 
 Echo = Callable[[int, bytes], None]
 
@@ -80,7 +81,7 @@ def container_name(run_id: str) -> str:
 class ContainerRun:
     def __init__(self, client: Any, spec: RunSpec, spool_dir: Path, image: str,
                  options: DockerOptions, *, echo: Echo | None = None, patience: float = 3.0,
-                 inner_patience: float = 3.0, compression: str = "",
+                 inner_patience: float = 3.0, compression: str = "", token: str = "",
                  progress: Progress | None = None,
                  on_problem: Callable[[str], None] | None = None) -> None:
         self.client = client
@@ -92,6 +93,7 @@ class ContainerRun:
         self._patience = patience
         self._inner_patience = inner_patience
         self._compression = compression
+        self._token = token  # for the uploads to spec.url, the host's and the agent's inside
         self._progress = progress
         self._on_problem = on_problem or _to_stderr
         self._lock = threading.Lock()
@@ -153,7 +155,7 @@ class ContainerRun:
                 ending = self._ending(exit_code, oom)
             report = _read_report(control / OUTCOME_FILE)
             sink = open_sink(self.spec.url, self.spec.kafka, self.spec.kafka_topic,
-                             self._compression)
+                             self._compression, token=self._token)
             try:
                 end = finish_stream(self.spool_dir, self.spec, sink, ending,
                                     outputs=Path(self.spec.workdir) / "outputs",
@@ -181,6 +183,10 @@ class ContainerRun:
         spec, options = self.spec, self.options
         env = {"RUNSTREAM_EXIT_PATIENCE": f"{self._inner_patience:g}",
                **{k: os.environ[k] for k in PASSED_ENV if k in os.environ}}
+        if self._token:
+            env["RUNSTREAM_TOKEN"] = self._token
+        if self._compression:
+            env["RUNSTREAM_KAFKA_COMPRESSION"] = self._compression
         kwargs: dict[str, Any] = {}
         if os.getuid() != 0:  # files in the mounts stay the submitter's
             kwargs["user"] = f"{os.getuid()}:{os.getgid()}"

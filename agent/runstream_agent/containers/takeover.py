@@ -20,11 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runstream.events import RunCompleted, RunSubmitted
-from runstream.heartbeat import Heartbeat
-from runstream.shipper import Shipper
+from runstream.events import RunSubmitted
+from runstream.recorder import Ending, RunRecorder
 from runstream.sink import Sink
-from runstream.writer import StreamWriter
 from runstream_agent.agent import RunSpec
 from runstream_agent.containers.inside import open_spool
 from runstream_agent.orphans import last_completed
@@ -51,34 +49,27 @@ def finish_stream(spool_dir: Path, spec: RunSpec, sink: Sink, ending: Outcome, *
             spool_dir.rmdir()  # emptied by the agent inside, which could not remove its mount
         return StreamEnd(None, False, True, 0)
     spool = open_spool(spool_dir)
-    shipper = Shipper(spool, sink, on_problem=on_problem)
+    recorder = RunRecorder(spool, sink, lease=spec.lease, on_problem=on_problem)
     try:
         recorded = None if not spool.finished else last_completed(spool)
         took_over = not spool.finished
-        shipper.start()
+        recorder.ship()
         if took_over:
-            writer = StreamWriter(spool, shipper.notify)
             if spool.next_seq == 0:
-                writer.append([RunSubmitted(
+                recorder.writer.append([RunSubmitted(
                     project=spec.project, script=spec.script, args=list(spec.args),
                     target=spec.target, user=spec.user, snapshot=spec.snapshot,
                     host=spec.host)])
             # Uploading the outputs may take longer than the lease: keep the run alive.
-            heartbeat = Heartbeat(writer, spec.lease, on_problem=on_problem).start()
-            try:
-                if outputs is not None:
-                    artifacts = upload_outputs(outputs, sink, spool, progress)
-                    if artifacts:
-                        writer.append(artifacts)
-            finally:
-                heartbeat.stop()
-                writer.append([RunCompleted(status=ending.status, exit_code=ending.exit_code,
-                                            reason=ending.reason)], use_reserve=True)
-                spool.mark_finished()
+            recorder.alive()
+            found = outputs
+            recorder.complete(
+                Ending(ending.status, ending.exit_code, ending.reason),
+                None if found is None else lambda: upload_outputs(found, sink, spool, progress))
             recorded = ending
-        delivered = shipper.drain(patience=patience)
+        delivered = recorder.deliver(patience)
     finally:
-        shipper.close()
+        recorder.stop()  # already stopped, unless interrupted: what is left stays spooled
         undelivered = spool.pending
         spool.close()
     return StreamEnd(recorded, took_over, delivered, undelivered)

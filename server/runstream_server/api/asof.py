@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
 from aiohttp import web
 
-from runstream_server.api.errors import problem
+from runstream.events import INT64_MAX
+from runstream_server.api.params import params
 from runstream_server.api.routing import Route, json_response, read
 from runstream_server.asof import RunsAsOf, runs_as_of
+from runstream_server.queries import Archived
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "AsOfQuery"]
+
+
+class AsOfQuery(msgspec.Struct):
+    """GET /api/asof/runs"""
+
+    until: Annotated[int, msgspec.Meta(
+        ge=0, le=INT64_MAX,
+        description="a log position, as GET /api tells the current one; one past the "
+                    "end is the current state")]
+    archived: Annotated[Archived, msgspec.Meta(
+        description="hide (default), only or include archived runs")] = "hide"
 
 
 async def runs_until(request: web.Request) -> web.Response:
-    raw = request.query.get("until", "")
-    if not raw.isdigit():
-        raise problem(400, "query parameter `until` must be a log position (an integer >= 0); "
-                           "GET /api tells the current position")
-    archived = request.query.get("archived", "hide")
-    if archived not in ("hide", "only", "include"):
-        raise problem(400, "query parameter `archived` must be hide, only or include")
-    return json_response(await read(request, runs_as_of, int(raw), archived=archived))
+    q = params(request, AsOfQuery)
+    return json_response(await read(request, runs_as_of, q.until, archived=q.archived))
 
 
 ROUTES = [
     Route("GET", "/api/asof/runs", runs_until,
           "Runs as they were at a past log position, folded from the event log in memory.",
-          returns=RunsAsOf, query={"until": "log position (required)",
-                                   "archived": "hide (default), only or include"}),
+          returns=RunsAsOf, params=AsOfQuery),
 ]

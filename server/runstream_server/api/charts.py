@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Annotated
 
+import msgspec
 from aiohttp import web
 
 from runstream_server import charts
 from runstream_server.api.errors import problem
+from runstream_server.api.params import params
 from runstream_server.api.routing import Route, json_response
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "ChartQuery"]
 
-KINDS = get_args(charts.ChartKind)
+
+class ChartQuery(msgspec.Struct):
+    """GET /api/charts/{kind}"""
+
+    kind: Annotated[charts.ChartKind, msgspec.Meta(description="the chart's kind")]
+    metric: Annotated[str, msgspec.Meta(description="metric name (all kinds but status)")] = ""
 
 
 async def chart_spec(request: web.Request) -> web.Response:
-    kind = request.match_info["kind"]
-    if kind not in KINDS:
-        raise problem(404, f"no chart kind {kind!r}; kinds: {', '.join(KINDS)}")
-    metric = request.query.get("metric", "")
-    if kind != "status" and not metric:
-        raise problem(400, f"a {kind} chart needs `?metric=<name>`")
-    response = json_response(charts.chart(kind, metric))  # type: ignore[arg-type]
+    q = params(request, ChartQuery)
+    if q.kind != "status" and not q.metric:
+        raise problem(400, f"a {q.kind} chart needs `?metric=<name>`")
+    response = json_response(charts.chart(q.kind, q.metric))
     # Specs depend only on the code: let the browser keep them for a while.
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
@@ -32,5 +36,5 @@ ROUTES = [
     Route("GET", "/api/charts/{kind}", chart_spec,
           "A Vega-Lite chart spec: scalar (a metric across runs), status (duration and "
           "status across runs), array or series (a metric of some runs, overlaid).",
-          returns=dict, query={"metric": "metric name (all kinds but status)"}),
+          returns=dict, params=ChartQuery),
 ]

@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from runstream_server import deadletters
+from runstream_server.api.params import openapi_parameters, path_names
 from runstream_server.api.routing import Route, json_response, read, services
 from runstream_server.eventstore import head_position
 
@@ -34,10 +35,11 @@ def openapi(routes: list[Route], version: str) -> dict[str, Any]:
     for r in routes:
         path = re.sub(r"\{(\w+)(:[^}]*)?\}", r"{\1}", r.path)
         op: dict[str, Any] = {"summary": r.summary, "operationId": r.handler.__name__}
-        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for n in re.findall(r"\{(\w+)", path)]
-        params += [{"name": n, "in": "query", "required": False, "description": d,
-                    "schema": {"type": "string"}} for n, d in r.query.items()]
+        if r.params is not None:
+            params = openapi_parameters(r.params, path)
+        else:
+            params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                      for n in path_names(path)]
         if params:
             op["parameters"] = params
         if r.body is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Annotated
 
+import msgspec
 from aiohttp import web
 
 from runstream.client import IngestReply
@@ -12,10 +14,11 @@ from runstream.events import ModelVersionCreated, RunArchived, RunLost, RunResto
 from runstream_server import deadletters
 from runstream_server.api.download import send_blob
 from runstream_server.api.errors import problem
+from runstream_server.api.params import params
 from runstream_server.api.routing import Route, json_response, read, services
 from runstream_server.blobs import BlobMismatch, valid_sha256
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "BlobPath"]
 
 MAX_BATCH_BYTES = 64 << 20
 
@@ -46,9 +49,10 @@ async def post_events(request: web.Request) -> web.Response:
 
 # Streams only the server writes, at their next seq (a client's event there would take
 # a seq, or a model version number, that the server hands out).
-SERVER_STREAMS = {"review": "archive, restore, lost runs", "model": "model versions"}
+SERVER_STREAMS: Mapping[str, str] = {
+    "review": "archive, restore, lost runs", "model": "model versions"}
 # ...and the events it writes there, which would forge a model or an archive anywhere.
-SERVER_TYPES = {
+SERVER_TYPES: Mapping[str, str] = {
     ModelVersionCreated.TYPE: "POST /api/models",
     RunArchived.TYPE: "POST /api/runs/<id>/archive",
     RunRestored.TYPE: "POST /api/runs/<id>/restore",
@@ -56,8 +60,15 @@ SERVER_TYPES = {
 }
 
 
+class BlobPath(msgspec.Struct):
+    """/api/blobs/{sha256}"""
+
+    sha256: Annotated[str, msgspec.Meta(
+        description="the blob's sha256: 64 lowercase hex digits")]
+
+
 def _sha(request: web.Request) -> str:
-    sha = request.match_info["sha256"]
+    sha = params(request, BlobPath).sha256
     if not valid_sha256(sha):
         raise problem(400, f"{sha!r} is not a sha256 (64 lowercase hex digits)")
     return sha
@@ -103,10 +114,11 @@ ROUTES = [
           returns=IngestReply),
     Route("PUT", "/api/blobs/{sha256}", put_blob,
           "Upload a blob; refused unless its bytes hash to the sha256 in the path.",
-          returns=dict, status=201),
-    Route("HEAD", "/api/blobs/{sha256}", head_blob, "Is this blob stored?", returns=None),
+          returns=dict, status=201, params=BlobPath),
+    Route("HEAD", "/api/blobs/{sha256}", head_blob, "Is this blob stored?", returns=None,
+          params=BlobPath),
     Route("GET", "/api/blobs/{sha256}", get_blob, "Download a blob.", returns=None,
-          content="application/octet-stream"),
+          content="application/octet-stream", params=BlobPath),
     Route("GET", "/api/dead-letters", list_dead_letters,
           "Log records that could not be applied, newest first, with the reason.",
           returns=list[deadletters.DeadLetter]),

@@ -1,13 +1,37 @@
-"""The websocket: subscribe to topics with a resume position, get backlog then live tail.
+"""The websocket: subscriptions with a resume position, each a backlog then the live tail.
 
-Client messages (JSON, schema ``Request``): ``{"subscribe": "<topic>", "after":
-<position>}`` and ``{"unsubscribe": "<topic>"}``. Server frames: ``{"topic",
-"events": [...]}``, with ``"backlog": true`` while catching up and a ``"live": true``
-frame when the backlog is complete. A message that does not fit the schema, an
-unknown topic or a position past the end of the log is answered with ``{"error":
-…, "field": …}`` and the connection stays open. A client that falls behind by more
-than its buffer (``RUNSTREAM_CLIENT_BUFFER`` bytes) is closed with code 4000 and
-should reconnect and resubscribe from the last position it received.
+One connection carries every subscription of a browser tab. Client messages (JSON,
+schema ``Request``):
+
+* ``{"subscribe": "<topic>", "after": <position>, "id": "<id>"}`` follows a topic
+  from just after a position. ``id`` (default: the topic) names the subscription in
+  the frames it gets, so that one connection can follow one topic twice from
+  different positions; subscribing with an id in use replaces that subscription.
+* ``{"unsubscribe": "<id>"}`` stops one.
+
+Event topics (``jobs``, ``all``, ``models``, ``run/<id>``, ``log/<id>``,
+``model/<name>``) answer ``EventsFrame``s: ``{"topic", "id", "events": [...]}``,
+with ``"backlog": true`` while catching up, then one ``{"live": true, "position": P}``
+frame when the backlog is complete. Resume from the last event's position.
+
+The ``runs`` topic answers ``ViewsFrame``s of the server's folded run views (what
+``GET /api/runs/<id>`` answers, numbered): ``{"topic": "runs", "id", "views":
+[...], "position": P}``. First every view whose position is after ``after``, in
+position order (``"backlog": true``), then ``{"live": true, "position": H}``, then a
+frame after each committed batch that changed views. Views are snapshots keyed by
+``run_id``: keep, per run, the one with the greatest ``view.position``, at an equal
+position the later one (a view may arrive twice, or older than one already held; a
+run submitted late renumbers the runs after it, whose views then come again at their
+position with their new ``number``). Resume from the greatest frame ``position``
+received, never from a view's own position: a view read late may carry a position
+past a change of another run still on its way. The backlog sends, after the pages,
+the runs renumbered by submissions after ``after``.
+
+A message that does not fit the schema, an unknown topic or a position past the end
+of the log is answered with an ``ErrorFrame`` ``{"error": …, "field": …}`` and the
+connection stays open. A client that falls behind by more than its buffer
+(``RUNSTREAM_CLIENT_BUFFER`` bytes) is closed with code 4000 and should reconnect
+and resubscribe each subscription from the last position it received.
 """
 
 from __future__ import annotations
@@ -25,13 +49,18 @@ from runstream.codec import LIMITS
 from runstream.events import INT64_MAX
 from runstream_server.api.routing import Route, read, services
 from runstream_server.eventstore import StoredEvent, head_position, read_events
-from runstream_server.live import TopicFilter, topic_filter
+from runstream_server.live import TopicFilter, ViewBacklog, topic_filter
+from runstream_server.projections.runs import RunView
+from runstream_server.queries import renumbered_runs, run_views_after, submitted_after
+from runstream_server.wire import SCHEMAS as FRAMES
+from runstream_server.wire import ErrorFrame
 
-__all__ = ["ROUTES", "SLOW_CLIENT", "Request", "close_socket"]
+__all__ = ["ROUTES", "SCHEMAS", "SLOW_CLIENT", "Request", "close_socket"]
 
 log = logging.getLogger(__name__)
 
 BACKLOG_PAGE = 500
+VIEW_PAGE = 1000
 SLOW_CLIENT = 4000
 # How long a closing client has to take the close frame before its connection is cut:
 # one that never reads would otherwise keep its buffers (and the close) forever.
@@ -41,17 +70,27 @@ Position = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
 Topic = Annotated[str, msgspec.Meta(min_length=1, max_length=LIMITS["stream"])]
 
 
+SubscriptionId = Annotated[str, msgspec.Meta(min_length=1, max_length=LIMITS["stream"])]
+
+
 class Request(msgspec.Struct, forbid_unknown_fields=True):
-    """One client message: follow a topic from just after a position, or stop."""
+    """One client message: follow a topic from just after a position (as ``id``,
+    default the topic), or stop the subscription named ``unsubscribe``."""
 
     subscribe: Topic | None = None
     after: Position = 0
-    unsubscribe: Topic | None = None
+    id: SubscriptionId | None = None
+    unsubscribe: SubscriptionId | None = None
 
 
-USAGE = ('send {"subscribe": "<topic>", "after": <position>} or {"unsubscribe": "<topic>"}; '
-         "a position is an integer from 0 (the start) to the last one you received")
+# What a client sends and what it gets: the schemas the API description publishes.
+SCHEMAS: tuple[type, ...] = (Request, *FRAMES)
+
+USAGE = ('send {"subscribe": "<topic>", "after": <position>, "id": "<your name for it>"} or '
+         '{"unsubscribe": "<id>"}; a position is an integer from 0 (the start) to the last '
+         "one you received")
 _decode = msgspec.json.Decoder(Request).decode
+_encode = msgspec.json.Encoder().encode
 _AT = re.compile(r" - at `\$\.(\w+)`$")
 _UNKNOWN = re.compile(r"unknown field `(.*)`")
 
@@ -59,11 +98,9 @@ _UNKNOWN = re.compile(r"unknown field `(.*)`")
 class ProtocolError(ValueError):
     """A client message the feed cannot act on; the error frame says which field."""
 
-    def __init__(self, message: str, field: str | None = None, **extra: object) -> None:
+    def __init__(self, message: str, field: str | None = None, **extra: Any) -> None:
         super().__init__(message)
-        self.frame: dict[str, Any] = {"error": message, **extra}
-        if field is not None:
-            self.frame["field"] = field
+        self.frame = ErrorFrame(message, field, **extra)
 
 
 def parse(text: str | bytes) -> Request:
@@ -79,12 +116,15 @@ def parse(text: str | bytes) -> Request:
     if (req.subscribe is None) == (req.unsubscribe is None):
         raise ProtocolError(f"bad message: name exactly one of subscribe and unsubscribe; "
                             f"{USAGE}", "subscribe")
+    if req.unsubscribe is not None and req.id is not None:
+        raise ProtocolError(f"bad message: an unsubscribe names its subscription's id "
+                            f"itself ({{\"unsubscribe\": \"<id>\"}}); {USAGE}", "id")
     if req.subscribe is not None:
         try:
             topic_filter(req.subscribe)
         except ValueError as exc:
             raise ProtocolError(f"field `subscribe`: {exc}", "subscribe",
-                                topic=req.subscribe) from None
+                                topic=req.subscribe, id=req.id) from None
     return req
 
 
@@ -122,6 +162,21 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                                    types=flt.types)
         return await asyncio.to_thread(run)
 
+    async def view_page(after: int) -> list[RunView]:
+        def run() -> list[RunView]:
+            with svc.engine.connect() as conn:
+                return run_views_after(conn, after, VIEW_PAGE)
+        return await asyncio.to_thread(run)
+
+    async def renumbered(after: int, since: int) -> list[RunView]:
+        def run() -> list[RunView]:
+            with svc.engine.connect() as conn:
+                views = renumbered_runs(conn, submitted_after(conn, since))
+                if after > 0:  # from 0, no view is at or before it
+                    views += renumbered_runs(conn, submitted_after(conn, after), at_most=after)
+            return list({v.run_id: v for v in views}.values())
+        return await asyncio.to_thread(run)
+
     async def check_position(req: Request) -> None:
         if req.after <= svc.hub.head:
             return  # published, so in the log
@@ -133,7 +188,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             raise ProtocolError(
                 f"position {req.after} is past the end of the event log (position {head}): "
                 "this server has never sent it (was its store replaced?); reload, or "
-                f"subscribe from at most {head}", "after", topic=req.subscribe, position=head)
+                f"subscribe from at most {head}", "after", topic=req.subscribe, id=req.id,
+                position=head)
 
     closing: set[asyncio.Task[None]] = set()
 
@@ -146,8 +202,12 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         closing.add(task)
         task.add_done_callback(closing.discard)
 
-    sub = svc.hub.new_subscriber(ws.send_str, drop)
-    sender = asyncio.create_task(sub.run(backlog))
+    async def send(data: bytes) -> None:
+        # UTF-8 JSON from msgspec, sent as a text frame as it is (no decode, re-encode).
+        await ws.send_frame(data, WSMsgType.TEXT)
+
+    sub = svc.hub.new_subscriber(send, drop)
+    sender = asyncio.create_task(sub.run(backlog, ViewBacklog(view_page, renumbered)))
     try:
         async for msg in ws:
             try:
@@ -156,14 +216,14 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 req = parse(msg.data)
                 if req.subscribe is not None:
                     await check_position(req)
-                    sub.subscribe(req.subscribe, req.after)
+                    sub.subscribe(req.subscribe, req.after, req.id)
                 elif req.unsubscribe is not None:
                     sub.unsubscribe(req.unsubscribe)
             except ValueError as exc:  # a ProtocolError, or too many topics
-                frame = exc.frame if isinstance(exc, ProtocolError) else {
-                    "error": f"field `subscribe`: {exc}", "field": "subscribe"}
+                frame = exc.frame if isinstance(exc, ProtocolError) else ErrorFrame(
+                    f"field `subscribe`: {exc}", "subscribe")
                 with contextlib.suppress(ConnectionError):  # closing meanwhile
-                    await ws.send_json(frame)
+                    await send(_encode(frame))
     finally:
         svc.hub.remove(sub)
         sender.cancel()
@@ -174,6 +234,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 ROUTES = [
     Route("GET", "/api/ws", websocket,
-          "Websocket: subscribe to jobs, all, run/<id>, log/<id> or model/<name> "
-          "from a position; backlog, then the live tail.", content="websocket"),
+          "Websocket: subscribe to runs (folded run views), jobs, all, models, run/<id>, "
+          "log/<id> or model/<name> from a position, each subscription named by an id; "
+          "backlog, then the live tail.", content="websocket"),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from aiohttp import web
 
@@ -9,11 +11,12 @@ from runstream.events import ModelVersionCreated, model_stream
 from runstream_server import queries
 from runstream_server.api.download import content_disposition, send_blob
 from runstream_server.api.errors import problem
+from runstream_server.api.params import params
 from runstream_server.api.routing import Route, json_response, parse_body, read, services
 from runstream_server.api.runs import require_run
 from runstream_server.names import model_name_problem
 
-__all__ = ["ROUTES", "PromoteIn"]
+__all__ = ["ROUTES", "ModelDetail", "ModelPath", "PromoteIn", "VersionPath"]
 
 
 class PromoteIn(msgspec.Struct):
@@ -24,6 +27,22 @@ class PromoteIn(msgspec.Struct):
     def __post_init__(self) -> None:
         if (why := model_name_problem(self.name)) is not None:
             raise ValueError(f"`name`: {why}")
+
+
+ModelName = Annotated[str, msgspec.Meta(description="the model's name")]
+
+
+class ModelPath(msgspec.Struct):
+    """/api/models/{name}"""
+
+    name: ModelName
+
+
+class VersionPath(msgspec.Struct):
+    """/api/models/{name}/versions/{version}…"""
+
+    name: ModelName
+    version: Annotated[str, msgspec.Meta(description="a version number, or latest")]
 
 
 class ModelDetail(msgspec.Struct):
@@ -59,8 +78,7 @@ async def list_models(request: web.Request) -> web.Response:
     return json_response(await read(request, queries.models))
 
 
-async def _versions(request: web.Request) -> list[queries.ModelVersion]:
-    name = request.match_info["name"]
+async def _versions(request: web.Request, name: str) -> list[queries.ModelVersion]:
     versions = await read(request, queries.model_versions_of, name)
     if not versions:
         known = [m.name for m in await read(request, queries.models)]
@@ -70,12 +88,13 @@ async def _versions(request: web.Request) -> list[queries.ModelVersion]:
 
 
 async def get_model(request: web.Request) -> web.Response:
-    return json_response(ModelDetail(request.match_info["name"], await _versions(request)))
+    name = params(request, ModelPath).name
+    return json_response(ModelDetail(name, await _versions(request, name)))
 
 
 async def _version(request: web.Request) -> queries.ModelVersion:
-    versions = await _versions(request)
-    raw = request.match_info["version"]
+    q = params(request, VersionPath)
+    versions, raw = await _versions(request, q.name), q.version
     if raw == "latest":
         return versions[-1]
     match = [v for v in versions if str(v.version) == raw]
@@ -103,9 +122,12 @@ ROUTES = [
           body=PromoteIn, returns=queries.ModelVersion, status=201),
     Route("GET", "/api/models", list_models, "Registered models.",
           returns=list[queries.ModelSummary]),
-    Route("GET", MODEL, get_model, "A model and its versions.", returns=ModelDetail),
+    Route("GET", MODEL, get_model, "A model and its versions.", returns=ModelDetail,
+          params=ModelPath),
     Route("GET", MODEL + "/versions/{version}", get_version,
-          "One version (a number or `latest`).", returns=queries.ModelVersion),
+          "One version (a number or `latest`).", returns=queries.ModelVersion,
+          params=VersionPath),
     Route("GET", MODEL + "/versions/{version}/download", download_version,
-          "Download a version's file.", content="application/octet-stream"),
+          "Download a version's file.", content="application/octet-stream",
+          params=VersionPath),
 ]

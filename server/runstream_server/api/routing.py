@@ -1,11 +1,13 @@
-"""Routes as data: each names its handler, its summary and its schemas, which
-serve both for validation and for the published OpenAPI description."""
+"""Routes as data: each names its handler, its summary and its schemas (``params``:
+path and query parameters, ``body``, ``returns``; msgspec structs), which serve both
+for validation (``parse_body``, ``api.params.params``) and for what is published: the
+OpenAPI description and the web UI's TypeScript types (``scripts/generate``)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
@@ -30,7 +32,9 @@ class Route:
     body: type | None = None  # request schema (JSON)
     returns: type | None = None  # response schema (JSON); None: not JSON
     content: str = "application/json"  # media type of the response
-    query: dict[str, str] = field(default_factory=dict)  # name -> description
+    # Path and query parameters (a msgspec Struct, see api/params.py); None: path
+    # placeholders only, as plain strings.
+    params: type | None = None
     status: int = 200
 
 

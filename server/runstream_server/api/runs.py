@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import mimetypes
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
+import msgspec
 from aiohttp import web
 from sqlalchemy import Connection
 
@@ -12,23 +13,73 @@ from runstream.events import RunArchived, RunRestored, review_stream
 from runstream_server import audit, queries
 from runstream_server.api.download import content_disposition, send_blob
 from runstream_server.api.errors import problem
+from runstream_server.api.params import params
 from runstream_server.api.routing import Route, json_response, read, services
 from runstream_server.projections.runs import RunView
 
-__all__ = ["ROUTES", "require_run"]
+__all__ = ["ROUTES", "ArtifactQuery", "EventsQuery", "LogQuery", "MetricQuery", "RunListQuery",
+           "RunPath", "require_run"]
 
 
-def _int(request: web.Request, name: str, default: int, lo: int = 0, hi: int = 10**9) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise problem(400, f"query parameter `{name}` must be an integer, not {raw!r}") from None
-    if not lo <= value <= hi:
-        raise problem(400, f"query parameter `{name}` must be between {lo} and {hi}")
-    return value
+Count = Annotated[int, msgspec.Meta(ge=0, le=10**9)]
+PageSize = Annotated[int, msgspec.Meta(ge=1, le=100_000)]
+RunId = Annotated[str, msgspec.Meta(description="the run's id")]
+
+
+class RunListQuery(msgspec.Struct):
+    """GET /api/runs"""
+
+    project: Annotated[str, msgspec.Meta(description="only this project")] = ""
+    status: Annotated[str, msgspec.Meta(description="comma-separated statuses")] = ""
+    archived: Annotated[queries.Archived, msgspec.Meta(
+        description="hide (default), only or include archived runs")] = "hide"
+    q: Annotated[str, msgspec.Meta(description="search script, id, reason")] = ""
+    sort: Annotated[str, msgspec.Meta(
+        description="column or metric name, - prefix for descending")] = "-number"
+    limit: Annotated[PageSize, msgspec.Meta(description="page size")] = 100
+    offset: Annotated[Count, msgspec.Meta(description="page start")] = 0
+
+
+class RunPath(msgspec.Struct):
+    """A run's own URL: /api/runs/{run_id}…"""
+
+    run_id: RunId
+
+
+class MetricQuery(msgspec.Struct):
+    """GET /api/runs/{run_id}/metrics/{name}"""
+
+    run_id: RunId
+    name: Annotated[str, msgspec.Meta(description="the metric's name")]
+    format: Annotated[Literal["json", "binary"], msgspec.Meta(
+        description="binary: a numeric series as n (uint64) then n int64 steps, n float64 "
+                    "times, n float64 values, little-endian (compact, for scripts and "
+                    "benchmarks); json (default): columnar JSON")] = "json"
+
+
+class LogQuery(msgspec.Struct):
+    """GET /api/runs/{run_id}/logs"""
+
+    run_id: RunId
+    start: Annotated[Count, msgspec.Meta(description="first line (0-based)")] = 0
+    limit: Annotated[PageSize, msgspec.Meta(description="lines")] = 1000
+
+
+class ArtifactQuery(msgspec.Struct):
+    """GET /api/runs/{run_id}/artifacts/{path}"""
+
+    run_id: RunId
+    path: Annotated[str, msgspec.Meta(description="the file's path in the run")]
+    inline: Annotated[bool, msgspec.Meta(
+        description="show instead of download (images and plain text only)")] = False
+
+
+class EventsQuery(msgspec.Struct):
+    """GET /api/runs/{run_id}/events"""
+
+    run_id: RunId
+    after: Annotated[Count, msgspec.Meta(description="only events after this position")] = 0
+    limit: Annotated[Count, msgspec.Meta(description="events")] = 10_000
 
 
 def _lookup(conn: Connection, run_id: str) -> tuple[RunView | None, list[str]]:
@@ -39,7 +90,7 @@ def _lookup(conn: Connection, run_id: str) -> tuple[RunView | None, list[str]]:
 async def require_run(request: web.Request, run_id: str | None = None) -> RunView:
     # `is None`, not `or`: an empty run id from a body (POST /api/models) is a 404, not a
     # KeyError on a route without {run_id}.
-    run_id = request.match_info["run_id"] if run_id is None else run_id
+    run_id = params(request, RunPath).run_id if run_id is None else run_id
     run, nearest = await read(request, _lookup, run_id)
     if run is None:
         hint = f" Did you mean {', '.join(nearest)}?" if nearest else \
@@ -49,14 +100,10 @@ async def require_run(request: web.Request, run_id: str | None = None) -> RunVie
 
 
 async def list_runs(request: web.Request) -> web.Response:
-    q = request.query
-    archived = q.get("archived", "hide")
-    if archived not in get_args(queries.Archived):
-        raise problem(400, "query parameter `archived` must be hide, only or include")
+    q = params(request, RunListQuery)
     result = await read(
-        request, queries.list_runs, project=q.get("project"), status=q.get("status"),
-        archived=archived, search=q.get("q"), sort=q.get("sort", "-number"),
-        limit=_int(request, "limit", 100, 1, 100_000), offset=_int(request, "offset", 0))
+        request, queries.list_runs, project=q.project or None, status=q.status or None,
+        archived=q.archived, search=q.q or None, sort=q.sort, limit=q.limit, offset=q.offset)
     return json_response(result)
 
 
@@ -70,9 +117,9 @@ async def metric_names(request: web.Request) -> web.Response:
 
 
 async def get_metric(request: web.Request) -> web.Response:
-    run = await require_run(request)
-    name = request.match_info["name"]
-    if request.query.get("format") == "binary":
+    q = params(request, MetricQuery)
+    run, name = await require_run(request, q.run_id), q.name
+    if q.format == "binary":
         packed = await read(request, queries.series_binary, run.run_id, name)
         if packed is not None:
             return web.Response(body=packed, content_type="application/octet-stream")
@@ -86,9 +133,9 @@ async def get_metric(request: web.Request) -> web.Response:
 
 
 async def get_logs(request: web.Request) -> web.Response:
-    run = await require_run(request)
-    page = await read(request, queries.log_page, run.run_id,
-                      _int(request, "start", 0), _int(request, "limit", 1000, 1, 100_000))
+    q = params(request, LogQuery)
+    run = await require_run(request, q.run_id)
+    page = await read(request, queries.log_page, run.run_id, q.start, q.limit)
     return json_response(page)
 
 
@@ -114,13 +161,13 @@ async def list_artifacts(request: web.Request) -> web.Response:
 
 
 async def get_artifact(request: web.Request) -> web.StreamResponse:
-    run = await require_run(request)
-    path = request.match_info["path"]
+    q = params(request, ArtifactQuery)
+    run, path = await require_run(request, q.run_id), q.path
     found = [a for a in await read(request, queries.artifacts, run.run_id) if a.path == path]
     if not found:
         raise problem(404, f"run {run.run_id} has no artifact {path!r}")
     media = found[0].media_type or mimetypes.guess_type(path)[0] or "application/octet-stream"
-    inline = bool(request.query.get("inline"))
+    inline = q.inline
     if inline and not media.startswith("image/") and media != "text/plain":
         media = "application/octet-stream"  # a run's HTML or SVG must not run as our page
     headers = {"Content-Type": media, "X-Content-Type-Options": "nosniff",
@@ -131,9 +178,9 @@ async def get_artifact(request: web.Request) -> web.StreamResponse:
 
 
 async def run_events(request: web.Request) -> web.Response:
-    run = await require_run(request)
-    return json_response(await read(request, audit.run_events, run.run_id,
-                                    _int(request, "after", 0), _int(request, "limit", 10_000)))
+    q = params(request, EventsQuery)
+    run = await require_run(request, q.run_id)
+    return json_response(await read(request, audit.run_events, run.run_id, q.after, q.limit))
 
 
 Review = Literal["archive", "restore"]
@@ -159,31 +206,29 @@ async def restore(request: web.Request) -> web.Response:
 RUN = "/api/runs/{run_id}"
 ROUTES = [
     Route("GET", "/api/runs", list_runs, "List runs (archived hidden unless asked).",
-          returns=queries.RunList, query={
-              "project": "only this project", "status": "comma-separated statuses",
-              "archived": "hide (default), only or include", "q": "search script, id, reason",
-              "sort": "column or metric name, - prefix for descending (default -number)",
-              "limit": "page size (default 100)", "offset": "page start"}),
-    Route("GET", RUN, get_run, "One run.", returns=RunView),
+          returns=queries.RunList, params=RunListQuery),
+    Route("GET", RUN, get_run, "One run.", returns=RunView, params=RunPath),
     Route("GET", RUN + "/metrics", metric_names, "A run's metric names by kind.",
-          returns=queries.MetricNames),
+          returns=queries.MetricNames, params=RunPath),
     Route("GET", RUN + "/metrics/{name}", get_metric,
-          "A metric's points: numeric series columnar, arrays and strings as values.",
+          "A metric's points: numeric series columnar, arrays and strings as values; "
+          "format=binary packs a numeric series compactly for scripts and benchmarks "
+          "(the web UI reads the JSON).",
           returns=queries.Series | queries.ValueSeries,  # type: ignore[arg-type]
-          query={"format": "binary: a numeric series as n (uint64) then n int64 steps, "
-                           "n float64 times, n float64 values, little-endian"}),
+          params=MetricQuery),
     Route("GET", RUN + "/logs", get_logs, "Printed lines, paged by line number.",
-          returns=queries.LogPage, query={"start": "first line (0-based)", "limit": "lines"}),
+          returns=queries.LogPage, params=LogQuery),
     Route("GET", RUN + "/driver_log", driver_log, "The whole printed output as text.",
-          content="text/plain"),
+          content="text/plain", params=RunPath),
     Route("GET", RUN + "/artifacts", list_artifacts, "A run's stored files.",
-          returns=list[queries.Artifact]),
+          returns=list[queries.Artifact], params=RunPath),
     Route("GET", RUN + "/artifacts/{path:[\\s\\S]+}", get_artifact, "Download a run's file.",
-          content="application/octet-stream", query={"inline": "show instead of download"}),
+          content="application/octet-stream", params=ArtifactQuery),
     Route("GET", RUN + "/events", run_events,
           "A run's events in order, with a summary of each (the audit trail).",
-          returns=list[audit.AuditEntry], query={"after": "position", "limit": "events"}),
+          returns=list[audit.AuditEntry], params=EventsQuery),
     Route("POST", RUN + "/archive", archive, "Archive a run (hidden from lists).",
-          returns=RunView),
-    Route("POST", RUN + "/restore", restore, "Restore an archived run.", returns=RunView),
+          returns=RunView, params=RunPath),
+    Route("POST", RUN + "/restore", restore, "Restore an archived run.", returns=RunView,
+          params=RunPath),
 ]

@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from runstream_server.database import metadata
 from runstream_server.kafka import KafkaSettings
+from runstream_server.kafka.consumer import consumer as kafka_consumer
 from runstream_server.kafka.source import apply_records
 from runstream_server.ledger import Ledger
 from runstream_server.projections.runner import Projector
@@ -20,9 +21,7 @@ def replay_from_kafka(settings: KafkaSettings, engine: Engine,
                       progress: Callable[[int, int], None] | None = None) -> int:
     """Drop the store and views of ``engine``, then apply every record the topic holds
     now, through the same path as the consumer group. Returns the records read."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=None,
-                             enable_auto_commit=False, client_id="runstream-replay",
-                             max_partition_fetch_bytes=16 << 20, fetch_max_bytes=64 << 20)
+    consumer = kafka_consumer(settings, "runstream-replay")
     try:
         parts = consumer.partitions_for_topic(settings.topic)
         if not parts:

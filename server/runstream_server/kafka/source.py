@@ -21,9 +21,10 @@ from runstream.events import Envelope, Payload, partition_key
 from runstream_server import deadletters
 from runstream_server.eventstore import ConcurrencyError
 from runstream_server.kafka import KafkaSettings
+from runstream_server.kafka.consumer import consumer as kafka_consumer
 from runstream_server.ledger import DiskFull, Ledger
 
-__all__ = ["Decoded", "KafkaSource", "apply_records"]
+__all__ = ["Decoded", "KafkaSource", "Record", "apply_records", "redeliver"]
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,21 @@ MAX_REJOINS = 3
 
 @dataclass
 class Decoded:
-    source: str
+    record: Any
     key: str
     events: list[Envelope]
     payloads: list[Payload | None]
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record as kafka-python gives it, for one read back from a dead letter."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes
+    value: bytes
 
 
 def _key(record: Any) -> str:
@@ -45,11 +57,16 @@ def _key(record: Any) -> str:
 
 
 def apply_records(ledger: Ledger, engine: Engine, records: Sequence[Any]) -> int:
-    """Decode, validate and apply records; dead-letter what cannot be. Returns events stored."""
+    """Decode, validate and apply records; dead-letter what cannot be, keeping the
+    original record. Returns events stored."""
+    return _apply(ledger, engine, records)[0]
+
+
+def _apply(ledger: Ledger, engine: Engine, records: Sequence[Any]) -> tuple[int, int]:
+    """(events stored, records dead-lettered)."""
     good: list[Decoded] = []
     poison: list[tuple[Any, str]] = []
     for record in records:
-        source = f"{record.topic}/{record.partition}@{record.offset}"
         try:
             events = decode_batch(record.value or b"")
             payloads = validate_batch(events)
@@ -57,7 +74,7 @@ def apply_records(ledger: Ledger, engine: Engine, records: Sequence[Any]) -> int
             strays = {e.stream for e in events if partition_key(e.stream) != key}
             if strays:
                 raise EventError(f"record key {key!r} holds events of {sorted(strays)}")
-            good.append(Decoded(source, key, events, payloads))
+            good.append(Decoded(record, key, events, payloads))
         except EventError as exc:
             poison.append((record, str(exc)))
     stored = 0
@@ -71,18 +88,28 @@ def apply_records(ledger: Ledger, engine: Engine, records: Sequence[Any]) -> int
                 try:
                     stored += len(ledger.commit(d.events, d.payloads).stored)
                 except ConcurrencyError as exc:
-                    poison.append((d, str(exc)))
+                    poison.append((d.record, str(exc)))
     if poison:
         with engine.begin() as conn:
-            for item, reason in poison:
-                if isinstance(item, Decoded):
-                    source, key = item.source, item.key
-                    data = b"".join(bytes(e.data) for e in item.events)
-                else:
-                    source, key = f"{item.topic}/{item.partition}@{item.offset}", _key(item)
-                    data = item.value or b""
+            for record, reason in poison:
+                source = deadletters.source_of(record.topic, record.partition, record.offset)
+                key = _key(record)
                 log.warning("dead letter %s (key %s): %s", source, key, reason)
-                deadletters.record(conn, source, key, reason, data)
+                deadletters.record(conn, source, key, reason, record.value or b"")
+    return stored, len(poison)
+
+
+def redeliver(ledger: Ledger, engine: Engine, letter_id: int) -> int:
+    """Feed dead letter ``letter_id``'s original record again, as the consumer group
+    would; once it applies, the dead letter is removed (failing again, it is recorded
+    anew with the new reason). Returns the events stored."""
+    with engine.connect() as conn:
+        o = deadletters.original(conn, letter_id)
+    stored, poisoned = _apply(ledger, engine, [Record(o.topic, o.partition, o.offset,
+                                                      o.key.encode(), o.value)])
+    if not poisoned:  # applied (or all duplicates)
+        with engine.begin() as conn:
+            deadletters.remove(conn, letter_id)
     return stored
 
 
@@ -107,11 +134,9 @@ class KafkaSource:
         self._thread.join(timeout)
 
     def consumer(self) -> KafkaConsumer:
-        return KafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap, group_id=self.settings.group,
-            client_id="runstream-server", enable_auto_commit=False,
+        return kafka_consumer(
+            self.settings, "runstream-server", group=True,
             auto_offset_reset="earliest", max_poll_records=500,
-            max_partition_fetch_bytes=16 << 20, fetch_max_bytes=64 << 20,
             session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
             max_poll_interval_ms=300_000)
 

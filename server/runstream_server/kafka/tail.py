@@ -16,10 +16,11 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from runstream.codec import EventError, decode_batch
 from runstream_server.eventstore import StoredEvent, head_position, read_events
 from runstream_server.kafka import KafkaSettings
+from runstream_server.kafka.consumer import consumer as kafka_consumer
 
 __all__ = ["StoreFeed", "TopicTail"]
 
@@ -111,8 +112,7 @@ class TopicTail:
         self._thread.join(10)
 
     def _run(self) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self.settings.bootstrap, group_id=None,
-                                 enable_auto_commit=False, client_id="runstream-tail")
+        consumer = kafka_consumer(self.settings, "runstream-tail")
         try:
             parts = consumer.partitions_for_topic(self.settings.topic) or set()
             assigned = [TopicPartition(self.settings.topic, p) for p in sorted(parts)]

@@ -8,16 +8,13 @@ import logging
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+from runstream.kafkaproducer import MAX_RECORD_BYTES
 from runstream_server.kafka import KafkaSettings
 
 __all__ = ["ensure_topic"]
 
 log = logging.getLogger(__name__)
 
-# A record is one batch of a stream's events: an HTTP post of up to a few MB, or an
-# agent's batch. Kafka's default (message.max.bytes, 1 MiB) is less than one
-# 50,000-point metrics event; 16 MiB matches the producers' and consumers' limits.
-MAX_RECORD_BYTES = 16 << 20
 
 
 def ensure_topic(settings: KafkaSettings) -> None:

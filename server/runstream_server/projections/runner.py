@@ -6,7 +6,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Column, Connection, Engine, Integer, String, Table, delete, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    String,
+    Table,
+    delete,
+    select,
+    update,
+)
 
 from runstream_server import deadletters  # noqa: F401  (its table is created with the views)
 from runstream_server.database import metadata
@@ -26,7 +37,7 @@ positions_table = Table(
     metadata,
     Column("name", String(100), primary_key=True),
     Column("version", Integer, nullable=False),
-    Column("position", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False),
 )
 
 Progress = Callable[[int, int], None]  # (position reached, head)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import msgspec
 from sqlalchemy import (
@@ -23,7 +23,6 @@ from sqlalchemy import (
     Connection,
     Float,
     Index,
-    Integer,
     String,
     Table,
     delete,
@@ -50,8 +49,8 @@ from runstream_server.database import among, metadata
 from runstream_server.eventstore import StoredEvent
 from runstream_server.projections.base import Applied
 
-__all__ = ["RunView", "RunsProjection", "apply", "number_key", "number_runs", "numbering",
-           "runs_table"]
+__all__ = ["RunState", "RunView", "RunsProjection", "apply", "number_key", "number_runs",
+           "numbering", "runs_table"]
 
 runs_table = Table(
     "runs",
@@ -74,8 +73,8 @@ runs_table = Table(
     Column("archived", Boolean, nullable=False),
     Column("metrics", JSON, nullable=False),
     Column("log_lines", BigInteger, nullable=False),
-    Column("artifacts", Integer, nullable=False),
-    Column("dropped", Integer, nullable=False),
+    Column("artifacts", BigInteger, nullable=False),
+    Column("dropped", BigInteger, nullable=False),
     Column("lease", Float, nullable=False),
     Column("position", BigInteger, nullable=False),
     # Numbering (see ``numbering``) reads a project's runs in this order.
@@ -85,11 +84,15 @@ runs_table = Table(
 )
 
 
+# submitted → running → completed | failed | canceled (the last three: RunStatus)
+RunState = Literal["submitted", "running", "completed", "failed", "canceled"]
+
+
 class RunView(msgspec.Struct, kw_only=True):
     run_id: str
     project: str
     number: int = 0  # derived at read time: see ``numbering``
-    status: str = "submitted"  # submitted → running → completed | failed | canceled
+    status: RunState = "submitted"
     submitted: float | None = None
     started: float | None = None
     ended: float | None = None

@@ -1,192 +1,72 @@
-// The server's API, as the app sees it (see GET /api/openapi.json).
+// The server's API, as the app sees it. Its types are generated from the server's own
+// schemas (web/src/api/generated.ts, by scripts/generate); this module names them as the
+// app uses them, and adds what only the app needs.
 
-export type RunStatus = "submitted" | "running" | "completed" | "failed" | "canceled";
+import type {
+  ArtifactAdded,
+  LogLines,
+  MetricsLogged,
+  RunCompleted,
+  RunLost,
+  RunStarted,
+  RunSubmitted,
+  RunView,
+  Series,
+  ValueSeries,
+  WireEvent,
+} from "./generated";
+
+export type {
+  Artifact,
+  AuditEntry,
+  ErrorFrame,
+  EventsFrame,
+  LogLine,
+  LogPage,
+  MetricNames,
+  ModelDetail,
+  ModelSummary,
+  ModelVersion,
+  RunList,
+  RunsAsOf,
+  RunView,
+  Series,
+  Status,
+  ValuePoint,
+  ValueSeries,
+  ViewsFrame,
+} from "./generated";
+
+export type RunStatus = RunView["status"];
 export type MetricValue = number | string;
-
-export interface RunView {
-  run_id: string;
-  project: string;
-  number: number;
-  status: RunStatus;
-  submitted: number | null;
-  started: number | null;
-  ended: number | null;
-  duration: number | null;
-  target: string;
-  script: string;
-  args: string[];
-  user: string;
-  snapshot: string;
-  host: string;
-  exit_code: number | null;
-  reason: string;
-  archived: boolean;
-  metrics: Record<string, MetricValue>;
-  log_lines: number;
-  artifacts: number;
-  position: number;
-}
-
-export interface RunList {
-  runs: RunView[];
-  total: number;
-}
-
-export interface RunsAsOf extends RunList {
-  position: number;
-  time: number | null;
-  head: number;
-}
-
-export interface Status {
-  name: string;
-  version: string;
-  position: number;
-  token_required: boolean;
-}
-
-export interface MetricNames {
-  scalars: string[];
-  arrays: string[];
-  strings: string[];
-}
-
-export interface Series {
-  format: "series";
-  name: string;
-  steps: number[];
-  times: number[];
-  values: number[];
-}
-
-export interface ValuePoint {
-  step: number;
-  time: number;
-  value: number | string | number[];
-}
-
-export interface ValueSeries {
-  format: "values";
-  name: string;
-  kind: string;
-  points: ValuePoint[];
-}
-
 export type MetricData = Series | ValueSeries;
 
-/** `[line number, time, fd, text]` */
-export type LogLine = [number, number, number, string];
-
-export interface LogPage {
-  start: number;
-  total: number;
-  lines: LogLine[];
-}
-
-export interface Artifact {
-  path: string;
-  sha256: string;
-  size: number;
-  media_type: string;
-  added: number;
-}
-
-export interface AuditEntry {
-  position: number;
-  stream: string;
-  seq: number;
-  type: string;
-  v: number;
-  ts: number;
-  recorded: number;
-  summary: string;
-}
-
-export interface ModelVersion {
-  name: string;
-  version: number;
-  run_id: string;
-  path: string;
-  sha256: string;
-  size: number;
-  created: number;
-}
-
-export interface ModelSummary {
-  name: string;
-  latest: number;
-  versions: number;
-  updated: number;
-}
-
-export interface ModelDetail {
-  name: string;
-  versions: ModelVersion[];
-}
-
 /** One event as the websocket sends it. */
-export interface LiveEvent {
-  position: number;
-  id: string;
-  stream: string;
-  seq: number;
-  type: string;
-  v: number;
-  ts: number;
-  data: unknown;
-}
+export type LiveEvent = WireEvent;
 
+/** One server frame (see the module docstring of server/runstream_server/api/live.py). */
 export interface Frame {
   topic?: string;
+  /** The subscription's id (the topic for a subscription made without one). */
+  id?: string;
   events?: LiveEvent[];
+  /** The `runs` topic: run views, as GET /api/runs/<id> answers them. */
+  views?: RunView[];
   backlog?: boolean;
   live?: boolean;
+  /** Views frames: the resume point (every change up to it was sent). Live frames:
+   * where the tail starts. */
   position?: number;
   /** With `error`: the message field that was refused (e.g. "after"). */
   error?: string;
   field?: string;
 }
 
-// Payloads the app folds (see sdk/runstream/events.py).
-export interface RunSubmittedData {
-  project: string;
-  script: string;
-  args?: string[];
-  target?: string;
-  user?: string;
-  snapshot?: string;
-  host?: string;
-}
-export interface RunStartedData {
-  pid?: number;
-  host?: string;
-}
-export interface RunCompletedData {
-  status: RunStatus;
-  exit_code?: number | null;
-  reason?: string;
-}
-/** Written by the server to review/<run id> when the run's lease expired. */
-export interface RunLostData {
-  run_id: string;
-  reason: string;
-}
-export interface LogLinesData {
-  first: number;
-  lines: string[];
-  times: number[];
-  fds: number[];
-}
-export interface MetricsLoggedData {
-  names: string[];
-  index: number[];
-  steps: number[];
-  times: number[];
-  values: (number | string | number[])[];
-}
-export interface ArtifactAddedData {
-  path: string;
-  sha256: string;
-  size: number;
-  media_type?: string;
-}
+// The payloads of the events the app reads (runstream.events, generated).
+export type RunSubmittedData = RunSubmitted;
+export type RunStartedData = RunStarted;
+export type RunCompletedData = RunCompleted;
+export type RunLostData = RunLost;
+export type LogLinesData = LogLines;
+export type MetricsLoggedData = MetricsLogged;
+export type ArtifactAddedData = ArtifactAdded;

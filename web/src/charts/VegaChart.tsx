@@ -1,25 +1,30 @@
 // One Vega-Lite chart: embedded once per spec; its named dataset is then fed with
-// changesets and its `highlight` parameter set from the app's selection.
+// changesets (diffed from whole `rows`, or straight from an incremental `source`) and
+// its `highlight` parameter set from the app's selection.
 
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { changeset, type View } from "vega";
 import embed from "vega-embed";
 import { useModel } from "../app/context";
 import type { ClickMods } from "../state/selection";
-import { KeyedRows, type Row } from "./dataset";
+import { ChartWriter, KeyedRows, type Row, type RowSource } from "./dataset";
 import { chartSpec, datasetOf, type ChartKind, type Spec } from "./specs";
 
-export interface ChartProps<T extends Row> {
+/** The chart's rows: a whole list each time (diffed against what the chart holds), or
+ *  a source of changesets (applied as they come, for charts that grow live). */
+export type ChartRows<T extends Row> =
+  | { rows: readonly T[]; rowKey: (row: T) => string; source?: undefined }
+  | { source: RowSource<T>; rows?: undefined; rowKey?: undefined };
+
+export type ChartProps<T extends Row> = ChartRows<T> & {
   kind: ChartKind;
   metric?: string;
-  rows: readonly T[];
-  rowKey: (row: T) => string;
   highlight?: readonly string[];
   onPick?: (runId: string, mods: ClickMods) => void;
   /** Called once, when the chart first shows data. */
   onReady?: () => void;
   empty?: string;
-}
+};
 
 declare global {
   interface Window {
@@ -29,12 +34,13 @@ declare global {
 }
 
 export function VegaChart<T extends Row>(props: ChartProps<T>) {
-  const { kind, metric = "", rows, rowKey, highlight = [], onPick, onReady, empty } = props;
+  const { kind, metric = "", rows, rowKey, source, highlight = [], onPick, onReady, empty } = props;
   const model = useModel();
   const box = useRef<HTMLDivElement>(null);
   const [view, setView] = useState<View | null>(null);
   const [spec, setSpec] = useState<Spec | null>(null);
-  const held = useRef(new KeyedRows<T>(rowKey));
+  const [held, setHeld] = useState(0);
+  const keyed = useRef(new KeyedRows<T>(rowKey ?? (() => "")));
   const pick = useRef(onPick);
   pick.current = onPick;
   const ready = useRef(onReady);
@@ -68,7 +74,7 @@ export function VegaChart<T extends Row>(props: ChartProps<T>) {
           }
         });
         (window.__runstreamCharts ??= new Map()).set(name, result.view);
-        held.current.reset();
+        keyed.current.reset();
         setView(result.view);
       },
       (err: unknown) => model.errors.report(err, `drawing chart ${metric || kind}`),
@@ -77,25 +83,44 @@ export function VegaChart<T extends Row>(props: ChartProps<T>) {
       live = false;
       window.__runstreamCharts?.delete(name);
       setView(null);
+      setHeld(0);
       finalize();
     };
   }, [spec, name, model]);
 
-  useEffect(() => {
-    if (!view || !spec) return;
-    const { insert, remove } = held.current.diff(rows);
-    if (!insert.length && !remove.length) return;
-    const cs = changeset().remove(remove).insert(insert);
-    view.change(datasetOf(spec), cs).runAsync().then(
-      () => {
-        if (held.current.size && ready.current) {
+  const writer = useMemo(() => {
+    if (!view || !spec) return null;
+    const dataset = datasetOf(spec);
+    return new ChartWriter<T>(
+      async ({ insert, remove, clear }) => {
+        const cs = changeset();
+        if (clear) cs.remove(() => true);
+        await view.change(dataset, cs.remove(remove).insert(insert)).runAsync();
+      },
+      (n) => {
+        setHeld(n);
+        if (n && ready.current) {
           ready.current();
           ready.current = undefined;
         }
       },
       (err: unknown) => model.errors.report(err, `updating chart ${metric || kind}`),
     );
-  }, [view, spec, rows, model, kind, metric]);
+  }, [view, spec, model, kind, metric]);
+
+  useEffect(() => () => writer?.close(), [writer]);
+
+  useEffect(() => {
+    if (!writer || !rows) return;
+    const { insert, remove } = keyed.current.diff(rows);
+    if (insert.length || remove.length) writer.push({ insert, remove });
+  }, [writer, rows]);
+
+  useEffect(() => {
+    if (!writer || !source) return;
+    writer.push({ clear: true, insert: source.rows(), remove: [] });
+    return source.subscribe((changes) => writer.push(changes));
+  }, [writer, source]);
 
   useEffect(() => {
     if (!view) return;
@@ -104,9 +129,9 @@ export function VegaChart<T extends Row>(props: ChartProps<T>) {
   }, [view, highlight]);
 
   return (
-    <div className="chart" data-chart={name} data-rows={rows.length}>
+    <div className="chart" data-chart={name} data-rows={held}>
       <div ref={box} className="chart-canvas" />
-      {rows.length === 0 && <div className="chart-empty">{empty ?? "no data yet"}</div>}
+      {(rows ? rows.length : held) === 0 && <div className="chart-empty">{empty ?? "no data yet"}</div>}
     </div>
   );
 }

@@ -1,4 +1,4 @@
-// A run's output, loaded over HTTP and then tailed live over the websocket.
+// A run's output, loaded over HTTP and then tailed live on the tab's feed.
 
 import { useEffect, useRef, useState } from "react";
 import { useModel } from "../app/context";
@@ -20,7 +20,7 @@ export function LiveLog({ runId }: { runId: string }) {
     buffer.current = buf;
     setVersion(0);
     setLoading(true);
-    const feed = model.openFeed();
+    let stop = () => undefined as void;
     const batcher = new FrameBatcher<Parameters<LogBuffer["addEvents"]>[0][number]>((events) => {
       if (buf.addEvents(events)) setVersion(buf.version);
     });
@@ -29,7 +29,7 @@ export function LiveLog({ runId }: { runId: string }) {
     (async () => {
       // The run's position first: the pages then hold every line up to it (at least),
       // and the live tail starts after it. Lines are kept by number: none twice.
-      const run = await model.api.get<RunView>(`/api/runs/${id}`);
+      const run = model.runs.get(runId) ?? await model.api.get<RunView>(`/api/runs/${id}`);
       let start = 0;
       for (;;) {
         const page = await model.api.get<LogPage>(`/api/runs/${id}/logs`, { start, limit: PAGE });
@@ -40,14 +40,14 @@ export function LiveLog({ runId }: { runId: string }) {
         start = page.lines[page.lines.length - 1]![0] + 1;
       }
       setLoading(false);
-      feed.subscribe(`log/${runId}`, run.position, { onEvents: (events) => batcher.push(events) });
+      stop = model.feed.subscribe(`log/${runId}`, run.position, { onEvents: (events) => batcher.push(events) });
     })().catch((err: unknown) => {
       setLoading(false);
       model.errors.report(err, `output of ${runId}`);
     });
     return () => {
       live = false;
-      feed.close();
+      stop();
     };
   }, [model, runId]);
 

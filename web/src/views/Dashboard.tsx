@@ -94,7 +94,7 @@ export function Dashboard() {
     try {
       for (const id of selected) {
         const view = await model.api.post<RunView>(`/api/runs/${encodeURIComponent(id)}/${action}`);
-        if (!asOf) model.runs.rebase(view);
+        if (!asOf) model.runs.put([view]);
       }
       setSelected([]);
     } catch (err) {

@@ -10,9 +10,14 @@ import { useObservable } from "../state/observable";
 
 function useRefetch<T>(path: string): T | null {
   const model = useModel();
-  useObservable(model.runs); // model.version_created arrives on the jobs feed
-  const tick = model.runs.modelEvents;
+  useObservable(model.runs); // run numbers
+  const [tick, setTick] = useState(0);
   const [data, setData] = useState<T | null>(null);
+  useEffect(() => {
+    // A version created anywhere: fetch again (the `models` topic carries only those).
+    const after = model.runs.position || (model.conn.status?.position ?? 0);
+    return model.feed.subscribe("models", after, { onEvents: () => setTick((t) => t + 1) });
+  }, [model]);
   useEffect(() => {
     let ok = true;
     model.api.get<T>(path).then((d) => ok && setData(d), (err: unknown) => model.errors.report(err, "models"));

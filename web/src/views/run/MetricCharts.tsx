@@ -1,9 +1,10 @@
-// Charts of one or more runs' array metrics (overlaid) and stepped series; live
-// points are appended with changesets as their events arrive.
+// Charts of one or more runs' array metrics (overlaid) and stepped series; a series'
+// live points go into its SeriesStore, whose changesets the chart applies as they come.
 
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import type { LiveEvent, MetricData, MetricsLoggedData } from "../../api/types";
 import { useModel } from "../../app/context";
+import { MAX_POINTS, SeriesStore, type SeriesRow } from "../../charts/series";
 import { VegaChart } from "../../charts/VegaChart";
 import { decimate } from "../../state/sample";
 
@@ -21,16 +22,7 @@ interface ArrayRow extends Record<string, unknown> {
   value: number;
 }
 
-interface PointRow extends Record<string, unknown> {
-  run_id: string;
-  label: string;
-  step: number;
-  value: number;
-}
-
-const MAX_POINTS = 3_000;
 const arrayKey = (r: ArrayRow) => `${r.run_id}\u0000${r.index}`;
-const pointKey = (r: PointRow) => `${r.run_id}\u0000${r.step}`;
 
 function metricUrl(runId: string, metric: string): string {
   return `/api/runs/${encodeURIComponent(runId)}/metrics/${encodeURIComponent(metric)}`;
@@ -100,58 +92,52 @@ export function SeriesChart({ metric, runs, highlight, live, history = true, min
   minPoints?: number;
 }) {
   const model = useModel();
-  const [points, setPoints] = useState(new Map<string, Map<number, number>>());
   const ids = runs.map((r) => r.run_id).join(",");
+  const [store, setStore] = useState<SeriesStore | null>(null);
+  const [most, setMost] = useState(0);
+  const labels = useRef(runs);
+  labels.current = runs;
   useEffect(() => {
     let ok = true;
-    setPoints(new Map());
-    const merge = (runId: string, steps: readonly number[], values: readonly number[]) =>
-      setPoints((m) => {
-        const next = new Map(m);
-        const series = new Map(next.get(runId));
-        steps.forEach((s, i) => series.set(s, values[i]!));
-        return next.set(runId, series);
-      });
+    const series = new SeriesStore(labels.current, { history });
+    setStore(series);
+    setMost(0);
+    const stopMost = series.subscribe(() => setMost(series.most()));
     for (const id of history ? ids.split(",").filter(Boolean) : []) {
       model.api.get<MetricData>(metricUrl(id, metric)).then((data) => {
-        if (ok && data.format === "series") merge(id, data.steps, data.values);
-      }, (err: unknown) => model.errors.report(err, `metric ${metric} of ${id}`));
+        if (ok) series.history(id, data.format === "series" ? data.steps : [], data.format === "series" ? data.values : []);
+      }, (err: unknown) => {
+        if (ok) series.history(id, [], []); // keep the live points
+        model.errors.report(err, `metric ${metric} of ${id}`);
+      });
     }
     const stop = live?.((events) => {
+      const batch = new Map<string, [number[], number[]]>();
       for (const e of events) {
         if (e.type !== "metrics.logged") continue;
         const d = e.data as MetricsLoggedData;
-        const steps: number[] = [];
-        const values: number[] = [];
+        const runId = e.stream.slice(e.stream.indexOf("/") + 1);
+        let points = batch.get(runId);
         d.index.forEach((k, i) => {
           const v = d.values[i];
           if (d.names[k] === metric && typeof v === "number") {
-            steps.push(d.steps[i]!);
-            values.push(v);
+            if (!points) batch.set(runId, (points = [[], []]));
+            points[0].push(d.steps[i]!);
+            points[1].push(v);
           }
         });
-        if (steps.length) merge(e.stream.slice(e.stream.indexOf("/") + 1), steps, values);
       }
+      for (const [runId, [steps, values]] of batch) series.live(runId, steps, values);
     });
     return () => {
       ok = false;
       stop?.();
+      stopMost();
     };
   }, [model, ids, metric, live, history]);
-  const rows = useMemo(() => {
-    const out: PointRow[] = [];
-    for (const run of runs) {
-      const series = points.get(run.run_id);
-      if (!series) continue;
-      const steps = [...series.keys()].sort((a, b) => a - b);
-      const values = steps.map((s) => series.get(s)!);
-      for (const i of decimate(values, MAX_POINTS)) {
-        out.push({ run_id: run.run_id, label: run.label, step: steps[i]!, value: values[i]! });
-      }
-    }
-    return out;
-  }, [points, runs]);
-  const most = Math.max(0, ...[...points.values()].map((p) => p.size));
-  if (most < minPoints) return null;
-  return <VegaChart<PointRow> kind="series" metric={metric} rows={rows} rowKey={pointKey} highlight={highlight} />;
+  useEffect(() => {
+    for (const r of runs) store?.relabel(r.run_id, r.label);
+  }, [store, runs]);
+  if (!store || most < minPoints) return null;
+  return <VegaChart<SeriesRow> kind="series" metric={metric} source={store} highlight={highlight} />;
 }

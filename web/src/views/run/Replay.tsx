@@ -1,13 +1,14 @@
 // Replay a run: its events again from position 0, paced by their timestamps
-// (1×, 10×, instant); output and metrics reappear as they did.
+// (1×, 10×, instant); output and metrics reappear as they did. The run's status and
+// metrics at each moment are the server's fold as of that position (/api/asof/runs),
+// asked at most once at a time while the replay plays.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import type { LiveEvent, MetricsLoggedData, RunView } from "../../api/types";
+import type { LiveEvent, MetricsLoggedData, RunsAsOf, RunView } from "../../api/types";
 import { useModel } from "../../app/context";
 import { LogLines } from "../../components/LogLines";
 import { StatusBadge } from "../../components/StatusBadge";
 import { fmtValue } from "../../lib/format";
-import { applyChange, reduceEvent } from "../../state/fold";
 import { LogBuffer } from "../../state/logbuffer";
 import { ReplayPlayer, type Speed } from "../../state/replay";
 import { ArrayChart, SeriesChart, type LiveSource } from "./MetricCharts";
@@ -32,26 +33,65 @@ export function Replay({ run }: { run: RunView }) {
   const [events, setEvents] = useState<LiveEvent[] | null>(null);
 
   useEffect(() => {
-    const feed = model.openFeed();
     const collected: LiveEvent[] = [];
-    feed.subscribe(`run/${run.run_id}`, 0, {
+    const stop = model.feed.subscribe(`run/${run.run_id}`, 0, {
       onEvents: (evs) => collected.push(...evs),
       onLive: () => {
         setEvents(collected);
-        feed.close();
+        stop();
       },
     });
-    return () => feed.close();
+    return stop;
   }, [model, run.run_id]);
 
   if (!events) return <p className="muted">loading the run's events…</p>;
   return <Player run={run} events={events} />;
 }
 
+/** The run as the server folded it as of a position; asks once at a time, the latest wins. */
+function useViewAsOf(runId: string) {
+  const model = useModel();
+  const [view, setView] = useState<RunView | null>(null);
+  const state = useRef({ busy: false, want: null as number | null, epoch: 0 });
+  const ask = useCallback((position: number | null) => {
+    const s = state.current;
+    if (position === null) {
+      s.epoch += 1; // forget what is on its way
+      s.want = null;
+      s.busy = false;
+      setView(null);
+      return;
+    }
+    s.want = position;
+    if (s.busy) return;
+    const next = () => {
+      const until = s.want;
+      if (until === null) return;
+      s.want = null;
+      s.busy = true;
+      const epoch = s.epoch;
+      model.api.get<RunsAsOf>("/api/asof/runs", { until, archived: "include" }).then((r) => {
+        if (epoch !== s.epoch) return;
+        setView(r.runs.find((v) => v.run_id === runId) ?? null);
+        s.busy = false;
+        next();
+      }, (err: unknown) => {
+        s.busy = false;
+        model.errors.report(err, "the run as of the replay's moment");
+      });
+    };
+    next();
+  }, [model, runId]);
+  return [view, ask] as const;
+}
+
+const VIEW_TYPES = new Set(["run.submitted", "run.started", "run.completed", "run.lost",
+  "metrics.logged", "run.archived", "run.restored"]);
+
 function Player({ run, events }: { run: RunView; events: LiveEvent[] }) {
   const [epoch, setEpoch] = useState(0);
   const [speed, setSpeed] = useState<Speed>(10);
-  const [view, setView] = useState<RunView | null>(null);
+  const [view, askView] = useViewAsOf(run.run_id);
   const [index, setIndex] = useState(0);
   const [playing, setPlaying] = useState(false);
   const buffer = useRef(new LogBuffer());
@@ -64,22 +104,20 @@ function Player({ run, events }: { run: RunView; events: LiveEvent[] }) {
   }, []);
 
   const player = useMemo(() => new ReplayPlayer(events, (batch, done) => {
-    setView((v) => batch.reduce<RunView | null>((acc, e) => {
-      const c = reduceEvent(e);
-      return c ? applyChange(acc, c) : acc;
-    }, v));
+    const changes = batch.filter((e) => VIEW_TYPES.has(e.type));
+    if (changes.length) askView(changes[changes.length - 1]!.position);
     if (buffer.current.addEvents(batch)) setLogVersion(buffer.current.version);
     for (const fn of [...listeners.current]) fn(batch);
     setIndex((i) => i + batch.length);
     if (done) setPlaying(false);
-  }), [events]);
+  }), [events, askView]);
   useEffect(() => () => player.pause(), [player]);
 
   const restart = () => {
     player.rewind();
     buffer.current = new LogBuffer();
     setLogVersion(0);
-    setView(null);
+    askView(null);
     setIndex(0);
     setPlaying(false);
     setEpoch((e) => e + 1); // fresh charts

@@ -30,7 +30,7 @@ export function RunPage({ runId, tab }: { runId: string; tab: string }) {
 
   const review = (action: "archive" | "restore") =>
     model.api.post<RunView>(`/api/runs/${encodeURIComponent(runId)}/${action}`)
-      .then((v) => { live.setView(v); model.runs.rebase(v); },
+      .then((v) => live.setView(v),
             (err: unknown) => model.errors.report(err, action));
 
   return (

@@ -1,17 +1,18 @@
-// One run's view, kept live: fetched once, then folded with its events from the
-// `run/<id>` topic (which also feeds live points to the run's charts).
+// One run's view, as the server folded it: from the run store, which the `runs`
+// topic keeps live. The run's own topic, `run/<id>`, is followed only for the live
+// points that feed its charts.
 
 import { useCallback, useEffect, useRef, useState } from "react";
-import type { LiveEvent, MetricNames, RunView } from "../../api/types";
+import type { LiveEvent, MetricNames, MetricsLoggedData, RunView } from "../../api/types";
 import { useModel } from "../../app/context";
 import { FrameBatcher } from "../../state/batch";
-import { applyChange, reduceEvent } from "../../state/fold";
+import { useObservable } from "../../state/observable";
 import type { LiveSource } from "./MetricCharts";
 
 export interface LiveRun {
   view: RunView | null;
   names: MetricNames | null;
-  /** Bumped when an artifact is added. */
+  /** Changes when an artifact is added. */
   artifacts: number;
   live: LiveSource;
   setView: (view: RunView) => void;
@@ -20,22 +21,37 @@ export interface LiveRun {
 
 export function useLiveRun(runId: string): LiveRun {
   const model = useModel();
-  const [view, setView] = useState<RunView | null>(null);
+  useObservable(model.runs);
+  const view = model.runs.get(runId) ?? null;
   const [names, setNames] = useState<MetricNames | null>(null);
-  const [artifacts, setArtifacts] = useState(0);
   const [missing, setMissing] = useState<string | null>(null);
   const listeners = useRef(new Set<(events: LiveEvent[]) => void>());
+  const known = view !== null;
+  const loaded = model.runs.loaded;
 
   const live = useCallback<LiveSource>((fn) => {
     listeners.current.add(fn);
     return () => listeners.current.delete(fn);
   }, []);
+  const setView = useCallback((v: RunView) => model.runs.put([v]), [model]);
 
   useEffect(() => {
+    // A run the store does not hold (yet): ask once whether it exists.
+    if (known || !loaded) return;
+    let ok = true;
+    model.api.get<RunView>(`/api/runs/${encodeURIComponent(runId)}`).then(
+      (v) => ok && model.runs.put([v]),
+      (err: unknown) => ok && setMissing(err instanceof Error ? err.message : String(err)),
+    );
+    return () => {
+      ok = false;
+    };
+  }, [model, runId, known, loaded]);
+
+  useEffect(() => {
+    if (!known) return;
     let ok = true;
     const id = encodeURIComponent(runId);
-    const feed = model.openFeed();
-    setView(null);
     setNames(null);
     setMissing(null);
     const loadNames = () =>
@@ -43,35 +59,26 @@ export function useLiveRun(runId: string): LiveRun {
         (n) => ok && setNames(n),
         (err: unknown) => model.errors.report(err, "metric names"),
       );
-    let known = new Set<string>();
+    const start = model.runs.get(runId)!;
+    let seen = new Set<string>(Object.keys(start.metrics));
+    void loadNames();
     const batcher = new FrameBatcher<LiveEvent>((events) => {
-      setView((v) => events.reduce<RunView | null>((acc, e) => {
-        const change = reduceEvent(e);
-        return change ? applyChange(acc, change) : acc;
-      }, v));
       for (const fn of [...listeners.current]) fn(events);
-      if (events.some((e) => e.type === "artifact.added")) setArtifacts((n) => n + 1);
       const logged = events.filter((e) => e.type === "metrics.logged")
-        .flatMap((e) => (e.data as { names: string[] }).names);
-      if (logged.some((n) => !known.has(n))) {
-        known = new Set([...known, ...logged]);
+        .flatMap((e) => (e.data as MetricsLoggedData).names);
+      if (logged.some((n) => !seen.has(n))) {
+        seen = new Set([...seen, ...logged]);
         void loadNames();
       }
     });
-    model.api.get<RunView>(`/api/runs/${id}`).then((v) => {
-      if (!ok) return;
-      setView(v);
-      known = new Set(Object.keys(v.metrics));
-      void loadNames();
-      feed.subscribe(`run/${runId}`, v.position, { onEvents: (events) => batcher.push(events) });
-    }, (err: unknown) => {
-      if (ok) setMissing(err instanceof Error ? err.message : String(err));
+    const stop = model.feed.subscribe(`run/${runId}`, start.position, {
+      onEvents: (events) => batcher.push(events),
     });
     return () => {
       ok = false;
-      feed.close();
+      stop();
     };
-  }, [model, runId]);
+  }, [model, runId, known]);
 
-  return { view, names, artifacts, live, setView, missing };
+  return { view, names, artifacts: view?.artifacts ?? 0, live, setView, missing };
 }
