@@ -19,6 +19,10 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "MAX_EVENT_BYTES",
+    "MAX_KEY_CHARS",
+    "MAX_NAME_CHARS",
+    "MAX_PARAM_CHARS",
+    "MAX_TAG_CHARS",
     "PAYLOADS",
     "ArtifactAdded",
     "Envelope",
@@ -27,14 +31,18 @@ __all__ = [
     "MetricValue",
     "MetricsLogged",
     "ModelVersionCreated",
+    "ParamsLogged",
     "Payload",
     "RunArchived",
     "RunCompleted",
     "RunHeartbeat",
     "RunLost",
+    "RunRenamed",
     "RunRestored",
     "RunStarted",
     "RunSubmitted",
+    "TagsDeleted",
+    "TagsSet",
     "envelope",
     "model_stream",
     "new_event",
@@ -115,6 +123,7 @@ class RunSubmitted(Payload, frozen=True):
         "user": "who submitted it",
         "snapshot": "sha256 of the code snapshot blob; empty when none was taken",
         "host": "the machine it was submitted from",
+        "name": "the run's name, if it was given one (`run.renamed` changes it)",
     }
     project: str
     script: str
@@ -123,6 +132,7 @@ class RunSubmitted(Payload, frozen=True):
     user: str = ""
     snapshot: str = ""  # sha256 of the code snapshot, "" when none was taken
     host: str = ""
+    name: str = ""
 
 
 class RunStarted(Payload, frozen=True):
@@ -300,6 +310,93 @@ class RunLost(Payload, frozen=True):
     reason: str
 
 
+# Parameters and tags, as MLflow bounds them (keys, values: characters).
+MAX_KEY_CHARS = 250
+MAX_PARAM_CHARS = 6000
+MAX_TAG_CHARS = 8000
+MAX_NAME_CHARS = 250
+
+
+def _check_text(field: str, text: str, limit: int, *, empty: bool = True) -> None:
+    if not empty and not text:
+        raise ValueError(f"`{field}` must not be empty")
+    if "\x00" in text:
+        raise ValueError(f"`{field}` holds a NUL character (\\x00) in {text[:40]!r}, which no "
+                         "database text column can store")
+    if len(text) > limit:
+        raise ValueError(f"`{field}` is {len(text)} characters ({text[:40]!r}…), more than the "
+                         f"limit of {limit}")
+
+
+def _check_pairs(field: str, pairs: dict[str, str], limit: int) -> None:
+    for key, value in pairs.items():
+        _check_text(f"{field}` key `{key[:40]}", key, MAX_KEY_CHARS, empty=False)
+        _check_text(f"{field}.{key[:40]}", value, limit)
+
+
+class ParamsLogged(Payload, frozen=True):
+    """Parameters of the run (hyper-parameters, settings), as text. A parameter is fixed
+    once logged: its writer refuses another value for the key, and the view keeps the
+    first value logged."""
+
+    TYPE: ClassVar[str] = "params.logged"
+    WRITERS: ClassVar[tuple[str, ...]] = (AGENT, SDK)
+    STREAM: ClassVar[str] = "run/<run id>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "params": f"name → value (names up to {MAX_KEY_CHARS} characters, values up to "
+                  f"{MAX_PARAM_CHARS})",
+    }
+    params: dict[str, str]
+
+    def __post_init__(self) -> None:
+        _check_pairs("params", self.params, MAX_PARAM_CHARS)
+
+
+class TagsSet(Payload, frozen=True):
+    """Tags of the run set (added, or changed: tags are mutable, the last value wins)."""
+
+    TYPE: ClassVar[str] = "tags.set"
+    WRITERS: ClassVar[tuple[str, ...]] = (AGENT, SDK)
+    STREAM: ClassVar[str] = "run/<run id>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "tags": f"key → value (keys up to {MAX_KEY_CHARS} characters, values up to "
+                f"{MAX_TAG_CHARS})",
+    }
+    tags: dict[str, str]
+
+    def __post_init__(self) -> None:
+        _check_pairs("tags", self.tags, MAX_TAG_CHARS)
+
+
+class TagsDeleted(Payload, frozen=True):
+    """Tags of the run removed (a key the run does not have is ignored)."""
+
+    TYPE: ClassVar[str] = "tags.deleted"
+    WRITERS: ClassVar[tuple[str, ...]] = (AGENT, SDK)
+    STREAM: ClassVar[str] = "run/<run id>"
+    FIELDS: ClassVar[dict[str, str]] = {"keys": "the tags' keys"}
+    keys: list[str]
+
+    def __post_init__(self) -> None:
+        for key in self.keys:
+            _check_text("keys", key, MAX_KEY_CHARS, empty=False)
+
+
+class RunRenamed(Payload, frozen=True):
+    """The run's name changed (a name is a label; the run id stays the run's key)."""
+
+    TYPE: ClassVar[str] = "run.renamed"
+    WRITERS: ClassVar[tuple[str, ...]] = (AGENT, SDK)
+    STREAM: ClassVar[str] = "run/<run id>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "name": f"the new name (up to {MAX_NAME_CHARS} characters; empty: none)",
+    }
+    name: str
+
+    def __post_init__(self) -> None:
+        _check_text("name", self.name, MAX_NAME_CHARS)
+
+
 class RunArchived(Payload, frozen=True):
     """Written by the server to ``review/<run id>``, never into the agent's stream."""
 
@@ -365,6 +462,10 @@ PAYLOADS: dict[str, type[Payload]] = {
         RunHeartbeat,
         RunLost,
         EventDropped,
+        ParamsLogged,
+        TagsSet,
+        TagsDeleted,
+        RunRenamed,
     )
 }
 

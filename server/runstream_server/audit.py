@@ -11,12 +11,16 @@ from runstream.events import (
     LogLines,
     MetricsLogged,
     ModelVersionCreated,
+    ParamsLogged,
     Payload,
     RunCompleted,
     RunHeartbeat,
     RunLost,
+    RunRenamed,
     RunStarted,
     RunSubmitted,
+    TagsDeleted,
+    TagsSet,
     review_stream,
     run_stream,
 )
@@ -68,7 +72,20 @@ def summarize(payload: Payload | None, event: StoredEvent) -> str:
             return f"{payload.status}{code}{reason}"
         case ModelVersionCreated():
             return f"{payload.name} v{payload.version} from {payload.run_id}"
+        case ParamsLogged():
+            return _pairs(payload.params)
+        case TagsSet():
+            return _pairs(payload.tags)
+        case TagsDeleted():
+            return ", ".join(payload.keys)
+        case RunRenamed():
+            return f"named {payload.name!r}" if payload.name else "name removed"
     return payload.TYPE
+
+
+def _pairs(pairs: dict[str, str], most: int = 4) -> str:
+    shown = ", ".join(f"{k}={v[:40]}" for k, v in list(pairs.items())[:most])
+    return shown + (f" … ({len(pairs)} in all)" if len(pairs) > most else "")
 
 
 def run_events(conn: Connection, run_id: str, after: int = 0,

@@ -11,10 +11,14 @@ from runstream.events import (
     LogLines,
     MetricsLogged,
     MetricValue,
+    ParamsLogged,
     Payload,
     RunCompleted,
+    RunRenamed,
     RunStarted,
     RunSubmitted,
+    TagsDeleted,
+    TagsSet,
     new_event,
     run_stream,
 )
@@ -39,8 +43,22 @@ class RunWriter:
         self.events.append(event)
         return event
 
-    def submitted(self, script: str = "train.py", args: tuple[str, ...] = ()) -> Envelope:
-        return self.emit(RunSubmitted(project=self.project, script=script, args=list(args)))
+    def submitted(self, script: str = "train.py", args: tuple[str, ...] = (),
+                  name: str = "") -> Envelope:
+        return self.emit(RunSubmitted(project=self.project, script=script, args=list(args),
+                                      name=name))
+
+    def params(self, **params: str) -> Envelope:
+        return self.emit(ParamsLogged(params=params))
+
+    def tags(self, **tags: str) -> Envelope:
+        return self.emit(TagsSet(tags=tags))
+
+    def untag(self, *keys: str) -> Envelope:
+        return self.emit(TagsDeleted(keys=list(keys)))
+
+    def renamed(self, name: str) -> Envelope:
+        return self.emit(RunRenamed(name=name))
 
     def started(self) -> Envelope:
         return self.emit(RunStarted(pid=1, host="h"))

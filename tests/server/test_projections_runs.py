@@ -148,3 +148,44 @@ def test_run_numbers_are_derived_from_submission_time_wherever_they_are_read(
         newest_first = [r.run_id for r in queries.list_runs(conn, sort="-number").runs]
     assert listed == one_by_one == as_of == expected
     assert newest_first == ["iris_c", "iris_b", "iris_a"]
+
+
+def test_a_runs_parameters_keep_their_first_value_and_tags_their_last() -> None:
+    w = RunWriter("iris_7")
+    w.submitted("iris_sklearn.py", ("0.5",), name="baseline")
+    w.params(reg="0.5", solver="lbfgs")
+    w.params(reg="10", seed="1")  # a writer refuses this; the view keeps the first value anyway
+    w.tags(team="vision", stage="try")
+    w.tags(stage="keep")
+    w.untag("team", "absent")
+    w.renamed("best so far")
+    view = fold(stored(w))
+    assert view is not None
+    assert view.params == {"reg": "0.5", "solver": "lbfgs", "seed": "1"}
+    assert view.tags == {"stage": "keep"}
+    assert view.name == "best so far"
+
+
+def test_a_parameter_logged_again_with_its_value_changes_nothing() -> None:
+    w = RunWriter("iris_8")
+    w.submitted()
+    w.params(reg="0.5")
+    before = fold(stored(w))
+    w.params(reg="0.5")
+    assert fold(stored(w)) == before  # not even its position moves
+
+
+def test_params_and_tags_are_kept_in_the_view_table(engine: Engine) -> None:
+    w = RunWriter("iris_9")
+    w.submitted(name="first")
+    w.params(reg="0.25")
+    w.tags(**{"mlflow.note": "x" * 8000})
+    projector = Projector()
+    projector.prepare(engine)
+    with engine.begin() as conn:
+        projector.apply(conn, append(conn, w.events).stored)
+    with engine.connect() as conn:
+        view = queries.get_run(conn, "iris_9")
+    assert view is not None
+    assert (view.name, view.params, view.tags) == ("first", {"reg": "0.25"},
+                                                   {"mlflow.note": "x" * 8000})

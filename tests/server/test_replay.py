@@ -32,8 +32,18 @@ def histories(draw: st.DrawFn) -> list[list[Envelope]]:
         w.started()
     for _ in range(draw(st.integers(0, 25))):
         w = draw(st.sampled_from(writers))
-        kind = draw(st.sampled_from(["lines", "metrics", "artifact", "review", "complete"]))
-        if kind == "lines":
+        kind = draw(st.sampled_from(["lines", "metrics", "artifact", "review", "complete",
+                                     "params", "tags", "untag", "rename"]))
+        keys = st.sampled_from(["reg", "seed", "note"])
+        if kind == "params":
+            w.params(**draw(st.dictionaries(keys, st.text(max_size=4), min_size=1, max_size=2)))
+        elif kind == "tags":
+            w.tags(**draw(st.dictionaries(keys, st.text(max_size=4), min_size=1, max_size=2)))
+        elif kind == "untag":
+            w.untag(*draw(st.lists(keys, min_size=1, max_size=2)))
+        elif kind == "rename":
+            w.renamed(draw(st.text(max_size=6)))
+        elif kind == "lines":
             w.lines(*draw(st.lists(st.text(max_size=8), min_size=1, max_size=3)))
         elif kind == "metrics":
             w.metrics(draw(st.dictionaries(names, st.lists(values, min_size=1, max_size=3),

@@ -36,13 +36,17 @@ from runstream.events import (
     EventDropped,
     LogLines,
     MetricsLogged,
+    ParamsLogged,
     Payload,
     RunArchived,
     RunCompleted,
     RunLost,
+    RunRenamed,
     RunRestored,
     RunStarted,
     RunSubmitted,
+    TagsDeleted,
+    TagsSet,
     run_id_of,
 )
 from runstream_server.database import among, metadata
@@ -68,6 +72,9 @@ runs_table = Table(
     Column("user", String(200), nullable=False),
     Column("snapshot", String(64), nullable=False),
     Column("host", String(200), nullable=False),
+    Column("name", String(250), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("tags", JSON, nullable=False),
     Column("exit_code", BigInteger),
     Column("reason", String, nullable=False),
     Column("archived", Boolean, nullable=False),
@@ -103,6 +110,9 @@ class RunView(msgspec.Struct, kw_only=True):
     user: str = ""
     snapshot: str = ""
     host: str = ""
+    name: str = ""  # the run's name (run.submitted, run.renamed); "" when it has none
+    params: dict[str, str] = {}  # fixed once logged: the first value of a name stays
+    tags: dict[str, str] = {}
     exit_code: int | None = None
     reason: str = ""
     archived: bool = False
@@ -123,7 +133,8 @@ def apply(view: RunView | None, event: StoredEvent, payload: Payload) -> RunView
         return RunView(
             run_id=run_id, project=payload.project, submitted=event.ts, target=payload.target,
             script=payload.script, args=list(payload.args), user=payload.user,
-            snapshot=payload.snapshot, host=payload.host, position=event.position)
+            snapshot=payload.snapshot, host=payload.host, name=payload.name,
+            position=event.position)
     if view is None:
         return None  # nothing is known of a run before it was submitted
     new = msgspec.structs.replace(view, position=event.position)
@@ -159,6 +170,17 @@ def apply(view: RunView | None, event: StoredEvent, payload: Payload) -> RunView
         new.artifacts = view.artifacts + 1
     elif isinstance(payload, EventDropped):
         new.dropped = view.dropped + 1
+    elif isinstance(payload, ParamsLogged):
+        fresh = {k: v for k, v in payload.params.items() if k not in view.params}
+        if not fresh:
+            return view
+        new.params = {**view.params, **fresh}
+    elif isinstance(payload, TagsSet):
+        new.tags = {**view.tags, **payload.tags}
+    elif isinstance(payload, TagsDeleted):
+        new.tags = {k: v for k, v in view.tags.items() if k not in payload.keys}
+    elif isinstance(payload, RunRenamed):
+        new.name = payload.name
     elif isinstance(payload, RunArchived):
         new.archived = True
     elif isinstance(payload, RunRestored):
@@ -216,7 +238,7 @@ def numbering(table: Any = runs_table) -> Any:
 
 class RunsProjection:
     name: ClassVar[str] = "runs"
-    version: ClassVar[int] = 4
+    version: ClassVar[int] = 5
     tables: ClassVar[tuple[Table, ...]] = (runs_table,)
 
     def handle(self, conn: Connection, batch: Sequence[Applied]) -> None:

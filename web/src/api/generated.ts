@@ -221,6 +221,15 @@ export interface ModelVersionCreated {
   size: number;
 }
 
+/**
+ * Parameters of the run (hyper-parameters, settings), as text. A parameter is fixed
+ * once logged: its writer refuses another value for the key, and the view keeps the
+ * first value logged.
+ */
+export interface ParamsLogged {
+  params: Record<string, string>;
+}
+
 export interface PromoteIn {
   run_id: string;
   path: string;
@@ -294,6 +303,11 @@ export interface RunPath {
   run_id: string;
 }
 
+/** The run's name changed (a name is a label; the run id stays the run's key). */
+export interface RunRenamed {
+  name: string;
+}
+
 /** Written by the server to ``review/<run id>``: an archived run is listed again. */
 export interface RunRestored {
   run_id: string;
@@ -320,6 +334,7 @@ export interface RunSubmitted {
   user: string;
   snapshot: string;
   host: string;
+  name: string;
 }
 
 export interface RunView {
@@ -337,6 +352,9 @@ export interface RunView {
   user: string;
   snapshot: string;
   host: string;
+  name: string;
+  params: Record<string, string>;
+  tags: Record<string, string>;
   exit_code: number | null;
   reason: string;
   archived: boolean;
@@ -372,6 +390,16 @@ export interface Status {
   unknown_events: Record<string, number>;
   dead_letters: number;
   token_required: boolean;
+}
+
+/** Tags of the run removed (a key the run does not have is ignored). */
+export interface TagsDeleted {
+  keys: string[];
+}
+
+/** Tags of the run set (added, or changed: tags are mutable, the last value wins). */
+export interface TagsSet {
+  tags: Record<string, string>;
 }
 
 export interface ValuePoint {
