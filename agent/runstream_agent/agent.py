@@ -12,6 +12,7 @@ started so that it dies with this agent (see :mod:`runstream_agent.orphans`).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -26,9 +27,10 @@ from types import FrameType
 
 import msgspec
 
-from runstream.events import LogLines, RunStarted, RunSubmitted
+from runstream.events import LogLines, ParamsLogged, Payload, RunStarted, RunSubmitted, TagsSet
 from runstream.heartbeat import DEFAULT_LEASE
 from runstream.recorder import Ending, RunRecorder
+from runstream.settings import SUBMITTED_PARAMS
 from runstream.sink import Sink
 from runstream.spool import Spool
 from runstream_agent.capture import LineCapture
@@ -37,7 +39,7 @@ from runstream_agent.orphans import guarded_command, record_script
 from runstream_agent.outcome import Outcome, TracebackWatch, decide
 from runstream_agent.outputs import Progress, upload_outputs
 
-__all__ = ["Agent", "RunSpec"]
+__all__ = ["Agent", "RunSpec", "opening_events"]
 
 # After a cancel: SIGINT to the script's process group, then SIGTERM, then SIGKILL.
 CANCEL_GRACE = (10.0, 5.0)
@@ -61,6 +63,22 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     user: str = ""
     host: str = ""
     lease: float = DEFAULT_LEASE  # promised in run.started, kept by the heartbeat; 0: none
+    name: str = ""  # the run's name (`submit --name`)
+    params: dict[str, str] = {}  # `submit --param k=v`: one params.logged after run.submitted
+    tags: dict[str, str] = {}  # `submit --tag k=v`
+
+
+def opening_events(spec: RunSpec) -> list[Payload]:
+    """The first events of a submitted run's stream: ``run.submitted``, then the
+    parameters and tags given at submission (one event each, if any)."""
+    events: list[Payload] = [RunSubmitted(
+        project=spec.project, script=spec.script, args=list(spec.args), target=spec.target,
+        user=spec.user, snapshot=spec.snapshot, host=spec.host, name=spec.name)]
+    if spec.params:
+        events.append(ParamsLogged(params=dict(spec.params)))
+    if spec.tags:
+        events.append(TagsSet(tags=dict(spec.tags)))
+    return events
 
 
 class Agent:
@@ -95,9 +113,7 @@ class Agent:
         spec = self.spec
         recorder = self.recorder
         recorder.ship()
-        self.writer.append([RunSubmitted(
-            project=spec.project, script=spec.script, args=list(spec.args),
-            target=spec.target, user=spec.user, snapshot=spec.snapshot, host=spec.host)])
+        self.writer.append(opening_events(spec))
         socket_dir = Path(tempfile.mkdtemp(prefix="runstream-"))
         channel = ChannelServer(socket_dir / "agent.sock", self.writer, self.shipper,
                                 self.losses).start()
@@ -129,7 +145,8 @@ class Agent:
         spec = self.spec
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1",
                "RUNSTREAM_AGENT_SOCKET": str(channel.path), "RUNSTREAM_RUN_ID": spec.run_id,
-               "RUNSTREAM_PROJECT": spec.project, "RUNSTREAM_URL": spec.url}
+               "RUNSTREAM_PROJECT": spec.project, "RUNSTREAM_URL": spec.url,
+               SUBMITTED_PARAMS: json.dumps(spec.params)}
         try:
             # Killed by the kernel should this agent die (SIGKILL, OOM): never unwatched.
             # This thread forks it and lives until it ended, as PR_SET_PDEATHSIG needs.

@@ -19,14 +19,15 @@ from pathlib import Path
 
 from runstream.channel import Ack, Emit, Lost, Message, Sync, read_message, write_message
 from runstream.codec import EventError, UnknownEvent, decode_data
-from runstream.events import MetricsLogged
+from runstream.events import MetricsLogged, ParamsLogged, RunRenamed, TagsDeleted, TagsSet
 from runstream.shipper import Shipper
 from runstream.writer import Losses, StreamWriter
 
 __all__ = ["ChannelServer"]
 
 # What a script may add to its run's stream; the agent writes everything else.
-ACCEPTED = frozenset({MetricsLogged.TYPE})
+ACCEPTED = frozenset({MetricsLogged.TYPE, ParamsLogged.TYPE, TagsSet.TYPE, TagsDeleted.TYPE,
+                      RunRenamed.TYPE})
 
 
 class ChannelServer:
@@ -129,7 +130,8 @@ class ChannelServer:
         try:
             self._writer.append_encoded([(message.type, message.v, message.data, message.ts)])
         except OSError as exc:  # a full disk: count exactly, the run will end failed
-            self.losses.lost(f"{exc}", points=points)
+            # A parameters/tags/name event lost counts as one: the run must end failed.
+            self.losses.lost(f"{exc}", points=max(points, 1))
             return (f"the run agent could not keep points in its spool ({exc}); they are "
                     "counted and the run will end failed")
         self.emitted += 1

@@ -18,14 +18,16 @@ from pathlib import Path
 
 import msgspec
 
+from runstream.events import MAX_NAME_CHARS, MAX_PARAM_CHARS, MAX_TAG_CHARS
 from runstream.settings import SdkSettings, project_name
 from runstream.spool import Spool
 from runstream.standalone import create_run_spool
+from runstream.values import BadValue, check_text
 from runstream_agent.agent import RunSpec
 from runstream_agent.snapshot import take_snapshot
 from runstream_agent.targets import load_target
 
-__all__ = ["SPEC_FILE", "SubmitError", "agent_log_dir", "launch_detached", "prepare"]
+__all__ = ["SPEC_FILE", "SubmitError", "agent_log_dir", "launch_detached", "pairs", "prepare"]
 
 SPEC_FILE = "agent.json"
 
@@ -34,11 +36,39 @@ class SubmitError(ValueError):
     pass
 
 
+def pairs(option: str, items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` items of ``--param``/``--tag`` (``option``) as a dict, checked as
+    the SDK checks them; SubmitError says which item is wrong and how."""
+    what, limit = ("parameter", MAX_PARAM_CHARS) if option == "--param" else \
+        ("tag", MAX_TAG_CHARS)
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SubmitError(f"{option} {item!r}: give it as KEY=VALUE, e.g. {option} "
+                              "lr=0.01")
+        try:
+            key, value = check_text(what, key, value, limit)
+        except BadValue as exc:
+            raise SubmitError(f"{option} {item[:60]!r}: {exc}") from None
+        if what == "parameter" and out.get(key, value) != value:
+            raise SubmitError(f"{option} {key}: given twice, as {out[key]!r} and {value!r}; "
+                              "a parameter has one value")
+        out[key] = value
+    return out
+
+
 def prepare(project_dir: Path, script: str, args: list[str], target_name: str,
-            settings: SdkSettings) -> tuple[RunSpec, Spool]:
+            settings: SdkSettings, *, name: str = "", params: dict[str, str] | None = None,
+            tags: dict[str, str] | None = None) -> tuple[RunSpec, Spool]:
     """Check the submission, reserve a run id and take the snapshot.
 
-    Returns the run's spec and its (locked) spool, which holds the snapshot."""
+    ``name``, ``params`` and ``tags`` are the run's name and those given at
+    submission (see :func:`pairs`). Returns the run's spec and its (locked) spool,
+    which holds the snapshot."""
+    if len(name) > MAX_NAME_CHARS or "\x00" in name:
+        raise SubmitError(f"--name: a run name is at most {MAX_NAME_CHARS} characters "
+                          f"without NUL, not {len(name):,}; choose a shorter one")
     project_dir = project_dir.resolve()
     target = load_target(project_dir, target_name)
     script_path = (project_dir / script).resolve()
@@ -66,7 +96,7 @@ def prepare(project_dir: Path, script: str, args: list[str], target_name: str,
         kafka=target.kafka if target.kafka is not None else settings.kafka,
         kafka_topic=target.topic if target.topic is not None else settings.kafka_topic,
         snapshot=snapshot.sha256, user=_user(), host=socket.gethostname(),
-        lease=settings.lease)
+        lease=settings.lease, name=name, params=dict(params or {}), tags=dict(tags or {}))
     return spec, spool
 
 

@@ -49,8 +49,10 @@ if len(sys.argv) > 1:
 
 print(f"Regularization rate is {reg}")
 
-# log the regularization rate
+# log the regularization rate: as a metric (charted with the others) and as the
+# run's parameter `reg` (a column of the runs table; filter on it: params.reg < 1)
 run_logger.log("Regularization Rate", reg)
+run_logger.log_param("reg", reg)
 
 # train a logistic regression model on the training set
 clf1 = LogisticRegression(C=1 / reg, max_iter=1000).fit(X_train, Y_train)

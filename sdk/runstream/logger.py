@@ -10,6 +10,10 @@ Nothing after the call reaches the script: a point that cannot be batched or
 encoded is found (by halving its batch) and dropped alone, points the outlet
 cannot take are counted, each distinct failure is printed once, the thread goes
 on, and ``wait()`` always returns a :class:`Delivery` saying what was dropped.
+
+The run's parameters, tags and name (``log_params``, ``set_tags``, ``delete_tag``,
+``set_name``: see :mod:`runstream.details`) are events of their own that take the
+same queue, so they reach the outlet in order with the points around them.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ import threading
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from runstream.batching import Point, PointBatcher, subset
 from runstream.codec import encode_payload
-from runstream.events import MAX_EVENT_BYTES, MetricsLogged
+from runstream.details import RunDetails, halves
+from runstream.events import MAX_EVENT_BYTES, MetricsLogged, Payload
 from runstream.values import (
     MAX_NAME_CHARS,
     NONFINITE,
@@ -67,10 +72,11 @@ class Delivery:
     """What became of the points logged so far: the answer of :meth:`Logger.wait`.
 
     True exactly when every point ``log()`` accepted is stored by the server.
-    ``refused`` counts points refused at the call (each with a warning), ``lost``
-    points accepted but then lost (``reasons`` says why, one line per distinct
-    failure); ``stored`` is False while points are still on their way (the wait
-    timed out, or the server is down and they wait in the spool)."""
+    ``refused`` counts points (and parameters, tags, names) refused at the call
+    (each with a warning), ``lost`` points (or such events) accepted but then lost
+    (``reasons`` says why, one line per distinct failure); ``stored`` is False
+    while points are still on their way (the wait timed out, or the server is
+    down and they wait in the spool)."""
 
     __slots__ = ("lost", "reasons", "refused", "stored")
 
@@ -101,18 +107,33 @@ class _Barrier:
         self.event.set()
 
 
-class Logger:
-    """Logs metrics of one run. Thread-safe; ``log`` never blocks on the network."""
+class _Event:
+    """A parameters, tags or name event in the queue, between the points."""
 
-    def __init__(self, outlet: Outlet, *, strict: bool = False,
-                 interval: float = INTERVAL) -> None:
+    __slots__ = ("payload", "ts")
+
+    def __init__(self, payload: Payload, ts: float) -> None:
+        self.payload = payload
+        self.ts = ts
+
+
+class Logger:
+    """Logs the metrics, parameters and tags of one run. Thread-safe; no call blocks
+    on the network."""
+
+    def __init__(self, outlet: Outlet, *, strict: bool = False, interval: float = INTERVAL,
+                 params: Mapping[str, str] | None = None) -> None:
+        """``params``: parameters already logged for the run (by the agent, from
+        ``runstream submit --param``): they are fixed for this logger too."""
         self.run_id = outlet.run_id
         self.strict = strict
         self._outlet = outlet
         self._interval = interval
-        self._queue: deque[Point | _Barrier] = deque()
+        self._queue: deque[Point | _Barrier | _Event] = deque()
         self._put = self._queue.append
-        self._barriers = 0  # how many barriers the queue holds: 0 lets the thread skip a scan
+        # How many barriers and events the queue holds: 0 lets the thread skip a scan.
+        self._barriers = 0
+        self._details = RunDetails(params)
         self._barrier_lock = threading.Lock()
         self._batcher = PointBatcher()
         self._flagged: set[tuple[str, int]] = set()  # (metric, flag) warned about
@@ -174,6 +195,64 @@ class Logger:
                 self._flagged.add((name, flag))
                 warnings.warn(f"runstream: metric {name!r} {says} (this warning is shown "
                               "once per metric)", RunstreamWarning, stacklevel=4)
+
+    # -- parameters, tags, name ---------------------------------------------
+
+    def log_param(self, name: str, value: object) -> None:
+        """Log the run's parameter ``name`` as ``str(value)`` (see :meth:`log_params`)."""
+        self._record(self._details.logged({name: value}, self._refuse))
+
+    def log_params(self, params: Mapping[str, object]) -> None:
+        """Log the run's parameters (one ``params.logged`` event), each value as text
+        the way MLflow writes it: ``str(value)``, NumPy scalars and 0-d tensors by
+        their value (``np.float64(0.5)`` → "0.5", ``True`` → "True").
+
+        A parameter is fixed once logged: the same value again is a no-op, another
+        value is refused with a :class:`RunstreamWarning` (use a tag for what
+        changes). Names of more than 250 characters and values of more than 6,000
+        are refused likewise. With ``RUNSTREAM_STRICT=1`` a refusal raises
+        TypeError and nothing of the call is logged."""
+        self._record(self._details.logged(params, self._refuse))
+
+    def set_tag(self, key: str, value: object) -> None:
+        """Set the run's tag ``key`` to ``str(value)`` (see :meth:`set_tags`)."""
+        self._record(self._details.set({key: value}, self._refuse))
+
+    def set_tags(self, tags: Mapping[str, object]) -> None:
+        """Set the run's tags (one ``tags.set`` event); unlike parameters, a tag may
+        change: the last value set is the tag's. Values become text as in
+        :meth:`log_params`, up to 8,000 characters; what is refused is warned about
+        (strict: raises TypeError)."""
+        self._record(self._details.set(tags, self._refuse))
+
+    def delete_tag(self, key: str) -> None:
+        """Remove the run's tag ``key`` (a key the run does not have is ignored)."""
+        self._record(self._details.deleted([key], self._refuse))
+
+    def set_name(self, name: str) -> None:
+        """Name the run (a label shown with it, up to 250 characters; "" removes it).
+        The run id stays the run's key."""
+        self._record(self._details.renamed(name, self._refuse))
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The parameters logged through this logger so far, name → text."""
+        return self._details.params
+
+    def _refuse(self, exc: BadValue) -> None:
+        if self.strict:
+            raise exc
+        with self._count_lock:
+            self._refused += 1
+        warnings.warn(f"runstream: {exc}; it was not logged", RunstreamWarning,
+                      stacklevel=_caller_level())
+
+    def _record(self, payload: Payload | None) -> None:
+        if payload is None:
+            return
+        with self._barrier_lock:
+            self._barriers += 1
+            self._put(_Event(payload, _now()))
 
     def wait(self, timeout: float | None = None) -> Delivery:
         """Block until every point logged so far is stored by the server, or until
@@ -254,6 +333,10 @@ class Logger:
                 self._guarded(points)
                 points = []
                 self._pass(item)
+            elif item.__class__ is _Event:
+                self._guarded(points)
+                points = []
+                self._pass_event(item)
             else:
                 points.append(item)  # type: ignore[arg-type]
         self._guarded(points)
@@ -267,6 +350,41 @@ class Logger:
         except Exception as exc:
             self._failure("when_stored", f"cannot learn whether points are stored: {exc!r}")
             barrier.done(False)
+
+    def _pass_event(self, event: _Event) -> None:
+        with self._barrier_lock:
+            self._barriers -= 1
+        try:
+            self._send_event(event.payload, event.ts)
+        except Exception as exc:  # not expected: _send_event counts what fails
+            self._count_loss(1, f"logging failed: {exc!r}")
+
+    def _send_event(self, payload: Payload, ts: float) -> None:
+        """Encode and emit one event; one too large for an event is sent in halves."""
+        try:
+            data = encode_payload(payload)
+            if len(data) > MAX_EVENT_BYTES:
+                raise ValueError(f"the event would be {len(data):,} bytes, more than "
+                                 f"{MAX_EVENT_BYTES:,}")
+        except Exception as exc:
+            parts = halves(payload)
+            if parts is None:
+                reason = f"a {payload.TYPE} event could not be encoded ({_text(exc)})"
+                self._lose(1, reason)
+                self._failure(f"{payload.TYPE}\0{type(exc).__name__}", f"{reason}; it was "
+                                                                          "dropped")
+                return
+            for part in parts:
+                self._send_event(part, ts)
+            return
+        try:
+            self._outlet.emit(payload.TYPE, payload.VERSION, data, ts)
+        except Exception as exc:
+            reason = _text(exc)
+            self._lose(1, reason)
+            self._failure(reason, f"a {payload.TYPE} event could not be kept: {reason}; "
+                                  "later events that fail so are counted, and the run ends "
+                                  "failed with the total")
 
     def _guarded(self, points: list[Point]) -> None:
         if not points:
@@ -347,6 +465,18 @@ class Logger:
                 self._reported.add(key)
                 self._reasons.append(message)
         _report(message)
+
+
+_OWN_FILES = (__file__, sys.modules[RunDetails.__module__].__file__)
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside this module and runstream.details:
+    the script's call, for a warning that points at it."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename in _OWN_FILES:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _text(exc: BaseException) -> str:

@@ -18,6 +18,10 @@ from runstream.settings import SdkSettings
 
 __all__ = ["SESSION", "Session", "get_logger", "open_outlet"]
 
+# Set by the run agent: the parameters given to `runstream submit --param` (a JSON
+# object), so the script's logger keeps them fixed too.
+SUBMITTED_PARAMS = "RUNSTREAM_SUBMITTED_PARAMS"
+
 
 class Session:
     """Makes the process's logger on first use, from ``settings()`` and ``argv()``;
@@ -34,7 +38,8 @@ class Session:
         with self._lock:
             if self._logger is None:
                 settings = self._settings()
-                logger = Logger(open_outlet(settings, self._argv()), strict=settings.strict)
+                logger = Logger(open_outlet(settings, self._argv()), strict=settings.strict,
+                                params=dict(settings.submitted_params))
                 atexit.register(logger.close)
                 self._logger = logger
             return self._logger

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -27,7 +28,11 @@ from pathlib import Path
 from runstream.client import DEFAULT_URL
 from runstream.heartbeat import DEFAULT_LEASE
 
-__all__ = ["SdkSettings", "default_spool_dir", "project_name"]
+# Set by the run agent for the script: the `--param` values, a JSON object of strings.
+SUBMITTED_PARAMS = "RUNSTREAM_SUBMITTED_PARAMS"
+
+__all__ = ["SUBMITTED_PARAMS", "SdkSettings", "default_spool_dir", "project_name",
+           "submitted_params"]
 
 
 def default_spool_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -56,6 +61,9 @@ class SdkSettings:
     exit_patience: float = 3.0
     lease: float = DEFAULT_LEASE  # promised in run.started; the heartbeat keeps it
     token: str = field(default="", repr=False)  # sent to ``url``; never printed
+    # The parameters given at submission (``runstream submit --param``), fixed for the
+    # script's logger too: the agent passes them as a JSON object of strings.
+    submitted_params: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> SdkSettings:
@@ -73,7 +81,20 @@ class SdkSettings:
             exit_patience=float(env.get("RUNSTREAM_EXIT_PATIENCE", "3")),
             lease=_lease(env.get("RUNSTREAM_LEASE", "")),
             token=env.get("RUNSTREAM_TOKEN", ""),
+            submitted_params=submitted_params(env.get(SUBMITTED_PARAMS, "")),
         )
+
+
+def submitted_params(text: str) -> dict[str, str]:
+    """The parameters the run agent says were given at submission (``{}`` if none, or if
+    ``text`` is not a JSON object of strings: then the view alone keeps them fixed)."""
+    try:
+        given = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(given, dict):
+        return {}
+    return {k: v for k, v in given.items() if isinstance(k, str) and isinstance(v, str)}
 
 
 def _lease(text: str) -> float:

@@ -26,7 +26,7 @@ from types import TracebackType
 
 import msgspec
 
-from runstream.events import RunStarted, RunStatus, RunSubmitted, run_stream
+from runstream.events import MetricsLogged, RunStarted, RunStatus, RunSubmitted, run_stream
 from runstream.recorder import Ending, RunRecorder
 from runstream.settings import SdkSettings, project_name
 from runstream.sink import Sink
@@ -124,7 +124,8 @@ class StandaloneRun:
 
     def emit(self, type_: str, v: int, data: bytes, ts: float) -> None:
         self._writer.append_encoded([(type_, v, data, ts)])  # OSError: the logger counts it
-        self.losses.kept(_points(data))
+        if type_ == MetricsLogged.TYPE:  # parameters, tags, a name: no points
+            self.losses.kept(_points(data))
 
     def when_stored(self, done: Callable[[bool], None]) -> None:
         self._shipper.when_acked(self._writer.last_seq, done)

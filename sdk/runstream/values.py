@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence, Set
 from decimal import Decimal
 from typing import Any, Protocol, SupportsFloat, SupportsIndex
 
-from runstream.events import MAX_EVENT_BYTES, MetricValue
+from runstream.events import MAX_EVENT_BYTES, MAX_KEY_CHARS, MetricValue
 
 __all__ = [
     "MAX_NAME_CHARS",
@@ -43,6 +43,8 @@ __all__ = [
     "LogValue",
     "RunstreamWarning",
     "check_point",
+    "check_text",
+    "text_of",
 ]
 
 _NAN = float("nan")
@@ -329,3 +331,56 @@ def _text(exc: BaseException) -> str:
         return _valid_text(str(exc))[0][:200]
     except Exception:
         return "(no message)"
+
+
+# -- parameters, tags, run names: text -----------------------------------------
+
+
+def text_of(value: object) -> str:
+    """``value`` as the text a parameter or tag holds: ``str(value)``, as MLflow does
+    (``0.5`` → "0.5", ``True`` → "True", ``None`` → "None"), except that a 0-d
+    NumPy array or tensor gives its number (``torch.tensor(0.5)`` → "0.5", not
+    "tensor(0.5)") and a NumPy scalar its plain value (``np.float64(0.5)`` → "0.5").
+    Raises :class:`BadValue` when even ``str()`` fails."""
+    cls = value.__class__
+    if cls is str:
+        return value  # type: ignore[return-value]
+    if cls is float or cls is int or cls is bool:
+        return str(value)
+    try:
+        if isinstance(value, str):
+            return str.__str__(value)
+        if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+            item = value.item()  # type: ignore[attr-defined]
+            if isinstance(item, float) and type(value).__module__ == "numpy":
+                return str(value)  # float32(0.1) is "0.1" as MLflow writes it, not its double
+            return str(item)
+        return str(value)
+    except Exception as exc:
+        raise BadValue(f"{_describe(value)} could not be turned into text "
+                       f"({type(exc).__name__}: {_text(exc)}); pass a string") from None
+
+
+def check_text(what: str, key: object, value: object, limit: int) -> tuple[str, str]:
+    """``(key, text of value)`` for a parameter or tag (``what``: "parameter", "tag"),
+    or :class:`BadValue` saying what to change: keys are non-empty strings of at most
+    :data:`~runstream.events.MAX_KEY_CHARS` characters, values at most ``limit``
+    characters once turned into text (:func:`text_of`); no NUL characters."""
+    if not isinstance(key, str) or not key:
+        raise BadValue(f"a {what} name must be a non-empty string, not {_describe(key)}")
+    name = _valid_text(str.__str__(key))[0]
+    if "\x00" in name:
+        raise BadValue(f"{what} {name[:40]!r}: the name holds a NUL character (\\x00), which "
+                       "cannot be stored; remove it")
+    if len(name) > MAX_KEY_CHARS:
+        raise BadValue(f"{what} {name[:40]!r}…: a name of {len(name):,} characters is longer "
+                       f"than {MAX_KEY_CHARS}; use a shorter name")
+    text = _valid_text(text_of(value))[0]
+    if "\x00" in text:
+        raise BadValue(f"{what} {name!r}: the value holds a NUL character (\\x00), which "
+                       "cannot be stored; remove it")
+    if len(text) > limit:
+        raise BadValue(f"{what} {name!r}: a value of {len(text):,} characters is longer than "
+                       f"{limit:,}; log a shorter value (write long text to a file in "
+                       "outputs/, where it is stored as an artifact)")
+    return name, text

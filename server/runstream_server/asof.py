@@ -7,9 +7,10 @@ from __future__ import annotations
 import msgspec
 from sqlalchemy import Connection, func, select
 
-from runstream.events import run_id_of
+from runstream.events import review_stream, run_id_of, run_stream
 from runstream_server.eventstore import events_table, head_position, read_events
 from runstream_server.projections.runs import RunView, apply, number_runs
+from runstream_server.queries import run_views
 
 __all__ = ["RunsAsOf", "fold_runs", "runs_as_of"]
 
@@ -24,13 +25,18 @@ class RunsAsOf(msgspec.Struct):
     total: int
 
 
-def fold_runs(conn: Connection, until: int) -> dict[str, RunView]:
+def fold_runs(conn: Connection, until: int, run_id: str | None = None) -> dict[str, RunView]:
     """Every run's view as of ``until``, numbered as the live projection numbers them:
-    a project's runs by submission time (ties by id), among the runs that exist."""
+    a project's runs by submission time (ties by id), among the runs that exist.
+
+    With ``run_id``, that run's alone, folded from its own streams only (what a replay
+    asks at each step: the cost is the run's events, not the log's); its number is
+    the one the live view derives, from the same key."""
     views: dict[str, RunView] = {}
+    streams = None if run_id is None else (run_stream(run_id), review_stream(run_id))
     after = 0
     while after < until:
-        page = read_events(conn, after, limit=PAGE, until=until)
+        page = read_events(conn, after, limit=PAGE, until=until, streams=streams)
         if not page:
             break
         for event in page:
@@ -42,15 +48,21 @@ def fold_runs(conn: Connection, until: int) -> dict[str, RunView]:
             if view is not None:
                 views[run_id] = view
         after = page[-1].position
-    number_runs(views.values())
+    if run_id is None:
+        number_runs(views.values())
+    else:
+        for live in run_views(conn, list(views)):
+            views[live.run_id].number = live.number
     return views
 
 
-def runs_as_of(conn: Connection, until: int, *, archived: str = "hide") -> RunsAsOf:
-    """The runs list as of position ``until`` (clamped to the log's head)."""
+def runs_as_of(conn: Connection, until: int, *, archived: str = "hide",
+               run_id: str | None = None) -> RunsAsOf:
+    """The runs list as of position ``until`` (clamped to the log's head); with
+    ``run_id``, only that run (if it existed then)."""
     head = head_position(conn)
     until = max(0, min(until, head))
-    views = fold_runs(conn, until)
+    views = fold_runs(conn, until, run_id)
     keep = [v for v in views.values()
             if archived == "include" or v.archived == (archived == "only")]
     keep.sort(key=lambda v: (-v.number, v.project, v.run_id))

@@ -19,6 +19,8 @@ from runstream_server.projections.artifacts import artifacts_table, model_versio
 from runstream_server.projections.logs import chunk_decoder, log_chunks
 from runstream_server.projections.metrics import metric_chunks, metric_values, value_decoder
 from runstream_server.projections.runs import RunView, numbering, runs_table
+from runstream_server.search import parse_filter, parse_order_list
+from runstream_server.search_sql import compile_filter, compile_order_by
 
 __all__ = [
     "Artifact",
@@ -123,11 +125,16 @@ def _view(row: Any) -> RunView:
 def list_runs(
     conn: Connection, *, project: str | None = None, status: str | None = None,
     archived: Archived = "hide", search: str | None = None, sort: SortKey = "-number",
-    limit: int = 100, offset: int = 0,
+    limit: int = 100, offset: int = 0, filter: str = "", order_by: str = "",
 ) -> RunList:
     """Runs, filtered, sorted (``-`` prefix: descending) and paged. Sorting by a
-    metric name sorts by its latest value, runs without it last."""
+    metric name sorts by its latest value, runs without it last. ``filter`` is an
+    MLflow run filter (``metrics.acc > 0.7 and params.lr = '0.1'``) and ``order_by``
+    MLflow's comma-separated order clauses, which replace ``sort``
+    (``runstream_server.search``); a bad one raises ``SearchError``."""
     t = runs_table.c
+    comparisons = parse_filter(filter)
+    orderings = parse_order_list(order_by)
     conds = []
     if project:
         conds.append(t.project == project)
@@ -140,7 +147,6 @@ def list_runs(
     if search:
         like = f"%{search}%"
         conds.append(or_(t.script.like(like), t.run_id.like(like), t.reason.like(like)))
-    where = and_(*conds) if conds else None
     # Numbered over all of a project's runs (only the keys, read from the index), then
     # joined and filtered: a run keeps its number whatever the filter shows.
     numbers = select(t.run_id, numbering())
@@ -148,12 +154,24 @@ def list_runs(
         numbers = numbers.where(t.project == project)
     numbered = numbers.subquery("numbers")
     n = numbered.c
-    total_q = select(func.count()).select_from(runs_table)
+    compiled = compile_filter(comparisons, n.number, conn.dialect.name)
+    if compiled is not None:
+        conds.append(compiled)
+    where = and_(*conds) if conds else None
     query = select(runs_table, n.number).join_from(runs_table, numbered, n.run_id == t.run_id)
+    if compiled is not None:  # it may read the numbers: count the joined rows
+        total_q = select(func.count()).select_from(runs_table).join(
+            numbered, n.run_id == t.run_id)
+    else:
+        total_q = select(func.count()).select_from(runs_table)
     if where is not None:
         total_q = total_q.where(where)
         query = query.where(where)
     total = int(conn.execute(total_q).scalar_one())
+    if orderings:
+        query = query.order_by(*compile_order_by(orderings, n.number, conn.dialect.name))
+        rows = conn.execute(query.limit(limit).offset(offset)).all()
+        return RunList([_view(r) for r in rows], total)
     desc = sort.startswith("-")
     key = sort.lstrip("-+")
     if key in _RUN_COLUMNS:

@@ -464,3 +464,30 @@ def test_a_run_whose_supervisor_was_killed_still_ends_on_record(
         for left in containers_of(engine, run_id):  # nobody is left to remove it
             left.remove(force=True)
         server.stop()
+
+
+PARAMS = """
+    import runstream
+    log = runstream.get_logger()
+    log.log_params({"reg": 0.5})
+    log.log_param("seed", 8)  # refused: given as 7 at submission
+    log.set_tag("stage", "done")
+    log.log("loss", 0.25)
+"""
+
+
+def test_a_container_run_keeps_the_name_params_and_tags_given_and_logged(
+        lab: Path, server: ServerProcess, engine: Any, tmp_path: Path) -> None:
+    (lab / "params.py").write_text(textwrap.dedent(PARAMS))
+    sub = Submission(lab, env_for(tmp_path, server.url), "-c", "docker-python", "--name",
+                     "boxed", "--param", "seed=7", "--tag", "team=vision", "params.py")
+    run_id = sub.run_id
+    assert sub.finish() == 0, sub.transcript()
+    assert "parameter 'seed' is already logged as '7', so '8' was refused" in "\n".join(sub.err)
+    view = run_view(server.client(), run_id)
+    assert (view["status"], view["target"], view["name"]) == ("completed", "docker-python",
+                                                              "boxed")
+    assert view["params"] == {"seed": "7", "reg": "0.5"}
+    assert view["tags"] == {"team": "vision", "stage": "done"}
+    assert view["metrics"] == {"loss": 0.25}
+    assert not containers_of(engine, run_id)

@@ -45,6 +45,39 @@ async def test_runs_list_filters_sorts_pages_and_hides_archived(
     assert bad.status == 400 and "`limit`" in (await bad.json())["error"]
 
 
+async def test_runs_list_takes_an_mlflow_filter_and_order_and_refuses_a_bad_one(
+        engine: Engine, tmp_path: Path, aiohttp_client: ClientFactory) -> None:
+    client = await aiohttp_client(make_app(engine, tmp_path))
+    for run_id, acc, team in [("iris_1", 0.6, "ml"), ("iris_2", 0.9, "ml"), ("iris_3", 0.8, "ops")]:
+        w = RunWriter(run_id)
+        w.submitted()
+        w.tags(team=team)
+        w.metrics({"Accuracy": [acc]})
+        w.completed()
+        await post(client, w.events)
+
+    found = await (await client.get("/api/runs", params={
+        "filter": "metrics.Accuracy > 0.7 and tags.team = 'ml'"})).json()
+    assert [r["run_id"] for r in found["runs"]] == ["iris_2"] and found["total"] == 1
+    ordered = await (await client.get("/api/runs", params={
+        "filter": "attributes.status = 'FINISHED'", "order_by": "metrics.Accuracy DESC",
+        "limit": "2"})).json()
+    assert [r["run_id"] for r in ordered["runs"]] == ["iris_2", "iris_3"]
+    assert ordered["total"] == 3
+    numbered = await (await client.get("/api/runs", params={"filter": "number >= 2",
+                                                            "project": "iris"})).json()
+    assert [r["number"] for r in numbered["runs"]] == [3, 2] and numbered["total"] == 2
+
+    bad = await client.get("/api/runs", params={"filter": "metrics.Accuracy >> 0.5"})
+    body = await bad.json()
+    assert bad.status == 400
+    assert body["error"].splitlines() == [
+        "unexpected `>` at column 18: expected a value: a 'quoted string' or a number",
+        "  metrics.Accuracy >> 0.5", "  " + " " * 18 + "^"]
+    bad_order = await client.get("/api/runs", params={"order_by": "metrics.a sideways"})
+    assert bad_order.status == 400 and "expected ASC, DESC" in (await bad_order.json())["error"]
+
+
 async def test_an_unknown_run_names_the_nearest(engine: Engine, tmp_path: Path,
                                                 aiohttp_client: ClientFactory) -> None:
     client = await aiohttp_client(make_app(engine, tmp_path))

@@ -18,6 +18,7 @@ import pytest
 
 from runstream.client import Client
 from tests.conftest import ServerProcess, missing_service
+from tests.web.seed import seed_iris
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("RUNSTREAM_CHROMIUM", "/usr/bin/chromium")
@@ -26,6 +27,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-sync"]
 SCREENS = Path(__file__).parent / "screenshots"
 IRIS = ROOT / "examples" / "classifying_iris"
+
+
+@pytest.fixture
+def seeded(tmp_path: Path, web_build: None) -> Iterator[ServerProcess]:
+    """A server of its own with three runs of the iris sweep (rates 0.05, 0.5, 1.0)."""
+    server = ServerProcess(tmp_path / "server").start()
+    seed_iris(server.client(), tmp_path / "files", rates=(0.05, 0.5, 1.0))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

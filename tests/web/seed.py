@@ -24,10 +24,14 @@ from runstream.events import (
     LogLines,
     MetricsLogged,
     MetricValue,
+    ParamsLogged,
     Payload,
     RunCompleted,
+    RunRenamed,
     RunStarted,
     RunSubmitted,
+    TagsDeleted,
+    TagsSet,
     new_event,
     run_stream,
 )
@@ -56,6 +60,18 @@ class IrisRun:
     def submitted(self, script: str, args: Sequence[str]) -> Envelope:
         return self.emit(RunSubmitted(project=self.project, script=script, args=list(args),
                                       user="ada", host="lab-1", snapshot="5e" * 32))
+
+    def params(self, params: dict[str, str], dt: float = 0.05) -> Envelope:
+        return self.emit(ParamsLogged(params=dict(params)), dt)
+
+    def tags(self, tags: dict[str, str], dt: float = 0.05) -> Envelope:
+        return self.emit(TagsSet(tags=dict(tags)), dt)
+
+    def untag(self, keys: Sequence[str], dt: float = 0.05) -> Envelope:
+        return self.emit(TagsDeleted(keys=list(keys)), dt)
+
+    def renamed(self, name: str, dt: float = 0.05) -> Envelope:
+        return self.emit(RunRenamed(name=name), dt)
 
     def started(self, dt: float = 0.4) -> Envelope:
         return self.emit(RunStarted(pid=4242, host="lab-1"), dt)

@@ -4,7 +4,6 @@ connection, errors shown, long logs. Runs are written straight to the server."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,6 @@ from tests.web.conftest import shot, wait_for
 from tests.web.seed import IrisRun, post, seed_iris
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def seeded(tmp_path: Path, web_build: None) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path / "server").start()
-    seed_iris(server.client(), tmp_path / "files", rates=(0.05, 0.5, 1.0))
-    yield server
-    server.stop()
 
 
 def job_ids(page: Any) -> list[str]:

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from rich.table import Table
 from rich.text import Text
 
-from runstream.client import Client, DownloadError
+from runstream.client import ApiError, Client, DownloadError
 from runstream_agent.cli.output import (
     api_errors,
     client_option,
@@ -45,13 +45,14 @@ def get_run(client: Client, run_id: str) -> dict[str, Any]:
 def runs_table(data: dict[str, Any]) -> Table:
     runs = data["runs"]
     metric_names = sorted({k for r in runs for k in r["metrics"]})
+    named = any(r.get("name") for r in runs)  # the Name column only when a run has one
     table = Table(title=f"{len(runs)} of {data['total']} runs", title_justify="left")
-    for col in ("#", "Run id", "Status", "Started", "Duration", "Script", "Arguments",
-                *metric_names):
+    for col in ("#", "Run id", *(("Name",) if named else ()), "Status", "Started", "Duration",
+                "Script", "Arguments", *metric_names):
         table.add_column(col, no_wrap=col in ("Run id", "Started"))
     for r in runs:
         table.add_row(
-            str(r["number"]), r["run_id"],
+            str(r["number"]), r["run_id"], *((r.get("name", ""),) if named else ()),
             Text(r["status"], style=STATUS_STYLE.get(r["status"], "")),
             fmt_time(r["started"] or r["submitted"]), fmt_duration(r["duration"]), r["script"],
             " ".join(r["args"]), *[fmt_value(r["metrics"].get(m)) for m in metric_names])
@@ -60,7 +61,8 @@ def runs_table(data: dict[str, Any]) -> Table:
 
 def run_table(run: dict[str, Any]) -> Table:
     rows: list[tuple[str, Any]] = [
-        ("Run id", run["run_id"]), ("Number", run["number"]), ("Status", run["status"]),
+        ("Run id", run["run_id"]), ("Number", run["number"]), ("Name", run.get("name", "")),
+        ("Status", run["status"]),
         ("Project", run["project"]), ("Target", run["target"]), ("Script", run["script"]),
         ("Arguments", " ".join(run["args"])), ("Submitted", fmt_time(run["submitted"])),
         ("Started", fmt_time(run["started"])), ("Ended", fmt_time(run["ended"])),
@@ -69,6 +71,9 @@ def run_table(run: dict[str, Any]) -> Table:
         ("Code snapshot", run["snapshot"]), ("Log lines", run["log_lines"]),
         ("Artifacts", run["artifacts"]),
     ]
+    # Parameters and tags by prefix, so a metric of the same name stays apart.
+    rows += [(f"params.{k}", v) for k, v in sorted(run.get("params", {}).items())]
+    rows += [(f"tags.{k}", v) for k, v in sorted(run.get("tags", {}).items())]
     rows += [(name, value) for name, value in sorted(run["metrics"].items())]
     return key_value_table(f"Run {run['number']}", rows)
 
@@ -85,16 +90,37 @@ def history() -> None:
               show_default=True, help="Whether archived runs are listed.")
 @click.option("--sort", default="-number", show_default=True,
               help="A column or metric name; prefix - for descending.")
+@click.option("--filter", "filter_", default=None, metavar="FILTER",
+              help="An MLflow run filter, e.g. \"metrics.Accuracy > 0.75 and params.reg < '1'\""
+                   " (metrics., params., tags., attributes.; AND only).")
+@click.option("--order-by", default=None, metavar="CLAUSES",
+              help="MLflow order clauses, comma-separated, e.g. \"metrics.loss ASC, "
+                   "params.lr DESC\" (replaces --sort; runs missing a key come last).")
 @click.option("--limit", type=int, default=100, show_default=True)
 @output_options
 @client_option
-def list_runs(project: str | None, status: str | None, archived: str, sort: str, limit: int,
+def list_runs(project: str | None, status: str | None, archived: str, sort: str,
+              filter_: str | None, order_by: str | None, limit: int,
               output: str, query: str | None, url: str | None) -> None:
     """List runs, newest first."""
-    with api_errors():
+    with api_errors(), bad_search(filter_, order_by):
         data = connect(url).get_json("/api/runs", project=project, status=status,
-                                     archived=archived, sort=sort, limit=limit)
+                                     archived=archived, sort=sort, limit=limit,
+                                     filter=filter_, order_by=order_by)
     emit(data, output, query, runs_table)
+
+
+@contextmanager
+def bad_search(filter_: str | None, order_by: str | None) -> Iterator[None]:
+    """A filter or ordering the server refused (400) is a usage error (exit 2), shown
+    with the server's caret under the offending token."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.status != 400 or not (filter_ or order_by):
+            raise
+        option = "--filter" if filter_ and filter_ in exc.message else "--order-by"
+        raise click.BadParameter(exc.message, param_hint=option) from None
 
 
 @history.command()
@@ -181,6 +207,11 @@ def compare_table(data: dict[str, Any]) -> Table:
         style = "yellow" if len(set(values)) > 1 else ""
         table.add_row(label, *[Text(v, style=style) for v in values])
     table.add_row("Arguments", *[" ".join(r["args"]) for r in runs])
+    for kind in ("params", "tags"):  # a row each; yellow where the runs differ
+        for key in sorted({k for r in runs for k in r.get(kind, {})}):
+            values = [r.get(kind, {}).get(key, "") for r in runs]
+            style = "yellow" if len(set(values)) > 1 else ""
+            table.add_row(f"{kind}.{key}", *[Text(v, style=style) for v in values])
     for name in sorted({k for r in runs for k in r["metrics"]}):
         cells = []
         for r in runs:

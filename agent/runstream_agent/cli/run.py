@@ -16,7 +16,13 @@ from runstream_agent.cli.containers import prepare_container
 from runstream_agent.cli.number import KAFKA_NUMBER_PATIENCE, run_number
 from runstream_agent.console import echo, footer, upload_progress
 from runstream_agent.snapshot import SnapshotError
-from runstream_agent.submission import SubmitError, agent_log_dir, launch_detached, prepare
+from runstream_agent.submission import (
+    SubmitError,
+    agent_log_dir,
+    launch_detached,
+    pairs,
+    prepare,
+)
 from runstream_agent.sync import StreamReport, sync_spools
 from runstream_agent.targets import TargetError
 
@@ -30,10 +36,16 @@ __all__ = ["submit", "sync"]
               help="Return at once; the run goes on in a background agent.")
 @click.option("--project-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
               default=Path("."), show_default=True, help="The project folder to snapshot.")
+@click.option("--name", default="", help="The run's name (a label; the run id stays its key).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="A parameter of the run (repeatable); fixed once logged.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
+              help="A tag of the run (repeatable).")
 @click.argument("script")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, script: str,
+def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, name: str,
+           params: tuple[str, ...], tags: tuple[str, ...], script: str,
            args: tuple[str, ...]) -> None:
     """Run SCRIPT [ARGS]... as a tracked run.
 
@@ -42,6 +54,8 @@ def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, scr
     in a copy of it with `python -u`; its output is streamed here and to the
     server, its outputs/ files are stored as artifacts. The exit code is the run's.
     Example: runstream submit -c local train.py --alpha 0.5
+    With a name, parameters and tags (options go before SCRIPT):
+    runstream submit --name baseline --param alpha=0.5 --tag team=vision train.py
 
     \b
     Events go over HTTP to RUNSTREAM_URL, unless a Kafka broker is configured:
@@ -52,9 +66,14 @@ def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, scr
     (default: none). Until delivered, events wait in the on-disk spool.
     """
     settings = SdkSettings.from_env()
+    try:
+        given_params, given_tags = pairs("--param", params), pairs("--tag", tags)
+    except SubmitError as exc:
+        raise click.BadParameter(str(exc)) from None
     container = prepare_container(project_dir, target)  # a docker target: engine and image
     try:
-        spec, spool = prepare(project_dir, script, list(args), target, settings)
+        spec, spool = prepare(project_dir, script, list(args), target, settings, name=name,
+                              params=given_params, tags=given_tags)
     except (TargetError, SubmitError, SnapshotError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"RunId: {spec.run_id}")

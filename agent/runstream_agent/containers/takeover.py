@@ -20,10 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runstream.events import RunSubmitted
 from runstream.recorder import Ending, RunRecorder
 from runstream.sink import Sink
-from runstream_agent.agent import RunSpec
+from runstream_agent.agent import RunSpec, opening_events
 from runstream_agent.containers.inside import open_spool
 from runstream_agent.orphans import last_completed
 from runstream_agent.outcome import Outcome
@@ -56,10 +55,7 @@ def finish_stream(spool_dir: Path, spec: RunSpec, sink: Sink, ending: Outcome, *
         recorder.ship()
         if took_over:
             if spool.next_seq == 0:
-                recorder.writer.append([RunSubmitted(
-                    project=spec.project, script=spec.script, args=list(spec.args),
-                    target=spec.target, user=spec.user, snapshot=spec.snapshot,
-                    host=spec.host)])
+                recorder.writer.append(opening_events(spec))
             # Uploading the outputs may take longer than the lease: keep the run alive.
             recorder.alive()
             found = outputs

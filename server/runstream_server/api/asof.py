@@ -25,11 +25,15 @@ class AsOfQuery(msgspec.Struct):
                     "end is the current state")]
     archived: Annotated[Archived, msgspec.Meta(
         description="hide (default), only or include archived runs")] = "hide"
+    run_id: Annotated[str, msgspec.Meta(
+        max_length=200, description="only this run, folded from its own events (a replay)")
+    ] | None = None
 
 
 async def runs_until(request: web.Request) -> web.Response:
     q = params(request, AsOfQuery)
-    return json_response(await read(request, runs_as_of, q.until, archived=q.archived))
+    return json_response(await read(request, runs_as_of, q.until, archived=q.archived,
+                                    run_id=q.run_id))
 
 
 ROUTES = [

@@ -16,6 +16,7 @@ from runstream_server.api.errors import problem
 from runstream_server.api.params import params
 from runstream_server.api.routing import Route, json_response, read, services
 from runstream_server.projections.runs import RunView
+from runstream_server.search import SearchError
 
 __all__ = ["ROUTES", "ArtifactQuery", "EventsQuery", "LogQuery", "MetricQuery", "RunListQuery",
            "RunPath", "require_run"]
@@ -34,6 +35,14 @@ class RunListQuery(msgspec.Struct):
     archived: Annotated[queries.Archived, msgspec.Meta(
         description="hide (default), only or include archived runs")] = "hide"
     q: Annotated[str, msgspec.Meta(description="search script, id, reason")] = ""
+    filter: Annotated[str, msgspec.Meta(
+        max_length=10_000,
+        description="an MLflow run filter, e.g. metrics.accuracy > 0.7 and params.lr = '0.1'"
+                    " (AND only; metrics., params., tags., attributes.)")] = ""
+    order_by: Annotated[str, msgspec.Meta(
+        max_length=10_000,
+        description="MLflow order clauses, comma-separated, e.g. metrics.loss ASC, "
+                    "params.lr DESC (replaces sort; missing keys last)")] = ""
     sort: Annotated[str, msgspec.Meta(
         description="column or metric name, - prefix for descending")] = "-number"
     limit: Annotated[PageSize, msgspec.Meta(description="page size")] = 100
@@ -101,9 +110,13 @@ async def require_run(request: web.Request, run_id: str | None = None) -> RunVie
 
 async def list_runs(request: web.Request) -> web.Response:
     q = params(request, RunListQuery)
-    result = await read(
-        request, queries.list_runs, project=q.project or None, status=q.status or None,
-        archived=q.archived, search=q.q or None, sort=q.sort, limit=q.limit, offset=q.offset)
+    try:
+        result = await read(
+            request, queries.list_runs, project=q.project or None, status=q.status or None,
+            archived=q.archived, search=q.q or None, sort=q.sort, limit=q.limit,
+            offset=q.offset, filter=q.filter, order_by=q.order_by)
+    except SearchError as exc:
+        raise problem(400, str(exc)) from None
     return json_response(result)
 
 

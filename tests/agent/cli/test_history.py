@@ -175,3 +175,35 @@ def test_logs_follow_prints_lines_as_they_come_until_the_run_ends(
     result = cli(server, "logs", "--run", "iris_live", "--follow")
     assert result.output.splitlines() == ["first", "second"]
     assert result.exit_code == 0
+
+
+def test_list_filters_and_orders_with_mlflow_syntax(server: ServerProcess, tmp_path: Path) -> None:
+    events = []
+    for run_id, acc, reg in [("iris_1", 0.8, "0.5"), ("iris_2", 0.95, "2"), ("iris_3", 0.9, "0.1")]:
+        w = RunWriter(run_id)
+        w.submitted()
+        w.params(reg=reg)
+        w.metrics({"Accuracy": [acc]})
+        w.completed()
+        events += w.events
+    server.client().post_events(encode_batch(events))
+
+    found = cli(server, "history", "list", "--filter",
+                "metrics.Accuracy > 0.75 and params.reg != '2'", "--order-by",
+                "metrics.Accuracy DESC", "--query", "runs[].run_id")
+    assert found.exit_code == 0, found.output
+    assert json.loads(found.output) == ["iris_3", "iris_1"]
+    ordered = cli(server, "history", "list", "--order-by", "params.reg ASC, metrics.Accuracy",
+                  "--query", "runs[].run_id")
+    assert json.loads(ordered.output) == ["iris_3", "iris_1", "iris_2"]
+
+    bad = cli(server, "history", "list", "--filter", "metrics.Accuracy >> 0.5")
+    assert bad.exit_code == 2
+    assert "Invalid value for --filter" in bad.output
+    assert "unexpected `>` at column 18: expected a value" in bad.output
+    lines = bad.output.splitlines()
+    shown = lines.index("  metrics.Accuracy >> 0.5")
+    assert lines[shown + 1] == "  " + " " * 18 + "^"
+    bad_order = cli(server, "history", "list", "--order-by", "metrics.Accuracy sideways")
+    assert bad_order.exit_code == 2 and "Invalid value for --order-by" in bad_order.output
+    assert "expected ASC, DESC" in bad_order.output

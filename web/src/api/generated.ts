@@ -35,6 +35,7 @@ export interface AsOfQuery {
   until: number;
   /** hide (default), only or include archived runs */
   archived?: "hide" | "include" | "only";
+  run_id?: string | null;
 }
 
 export interface AuditEntry {
@@ -279,6 +280,10 @@ export interface RunListQuery {
   archived?: "hide" | "include" | "only";
   /** search script, id, reason */
   q?: string;
+  /** an MLflow run filter, e.g. metrics.accuracy > 0.7 and params.lr = '0.1' (AND only; metrics., params., tags., attributes.) */
+  filter?: string;
+  /** MLflow order clauses, comma-separated, e.g. metrics.loss ASC, params.lr DESC (replaces sort; missing keys last) */
+  order_by?: string;
   /** column or metric name, - prefix for descending */
   sort?: string;
   /** page size */

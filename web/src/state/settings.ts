@@ -8,12 +8,18 @@ export interface Settings {
   charts: string[] | null;
   /** Metric columns of the runs table; null: every scalar metric. */
   columns: string[] | null;
+  /** Parameter columns (keys); null: automatic, those that differ between the shown runs. */
+  params: string[] | null;
+  /** Tag columns (keys); none by default. */
+  tags: string[];
   sort: Sort;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
   charts: null,
   columns: null,
+  params: null,
+  tags: [],
   sort: { key: "number", desc: true },
 };
 

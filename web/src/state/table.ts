@@ -1,16 +1,26 @@
 // The runs table's rows: filtered, sorted, with the metric columns the runs have.
 
 import type { RunView } from "../api/types";
+import { isNumeric, isTextColumn, textValue } from "./columns";
 
 export interface Filter {
   text: string;
   project?: string; // "" or absent for every project
   status: string; // "" for any
   archived: "hide" | "only" | "include";
+  // The runs the server matched for an MLflow filter in `text` (see isMlflowFilter):
+  // when present, they replace the substring search.
+  matched?: ReadonlySet<string>;
+}
+
+/** Whether the filter box holds an MLflow run filter (`metrics.acc > 0.7 and params.lr
+ * = '0.1'`: a comparison, LIKE, IN or IS) rather than words to look for. */
+export function isMlflowFilter(text: string): boolean {
+  return /[=<>]/.test(text) || /\s(i?like|(not\s+)?in|is)\s/i.test(` ${text} `);
 }
 
 export interface Sort {
-  key: string; // a RunView field or a metric name
+  key: string; // a RunView field, "params.<key>", "tags.<key>" or a metric name
   desc: boolean;
 }
 
@@ -19,12 +29,13 @@ export const RUN_COLUMNS = [
 ] as const;
 
 export function filterRuns(runs: readonly RunView[], f: Filter): RunView[] {
-  const words = f.text.toLowerCase().split(/\s+/).filter(Boolean);
+  const words = f.matched ? [] : f.text.toLowerCase().split(/\s+/).filter(Boolean);
   return runs.filter((r) => {
     if (f.archived === "hide" && r.archived) return false;
     if (f.archived === "only" && !r.archived) return false;
     if (f.status && r.status !== f.status) return false;
     if (f.project && r.project !== f.project) return false;
+    if (f.matched) return f.matched.has(r.run_id);
     if (!words.length) return true;
     const hay = `#${r.number} ${r.run_id} ${r.script} ${r.args.join(" ")} ${r.status} ${r.reason} ${r.user}`
       .toLowerCase();
@@ -41,7 +52,9 @@ export function sortValue(run: RunView, key: string): number | string | null {
     case "duration": return run.duration;
     case "script": return run.script;
     case "args": return run.args.join(" ");
+    case "name": return run.name || null;
     default: {
+      if (isTextColumn(key)) return textValue(run, key) ?? null;
       const v = run.metrics[key];
       return v === undefined ? null : v;
     }
@@ -51,7 +64,11 @@ export function sortValue(run: RunView, key: string): number | string | null {
 /** Sorted copy; runs without a value go last whichever the direction. */
 export function sortRuns(runs: readonly RunView[], sort: Sort): RunView[] {
   const dir = sort.desc ? -1 : 1;
-  const keyed = runs.map((run) => ({ run, v: sortValue(run, sort.key) }));
+  let keyed = runs.map((run) => ({ run, v: sortValue(run, sort.key) }));
+  if (isTextColumn(sort.key) && keyed.every((k) => k.v === null || isNumeric(String(k.v)))) {
+    // Parameters and tags are text: numbers when every value reads as one.
+    keyed = keyed.map((k) => ({ run: k.run, v: k.v === null ? null : Number(k.v) }));
+  }
   keyed.sort((a, b) => {
     if (a.v === null || b.v === null) {
       return a.v === b.v ? b.run.number - a.run.number : a.v === null ? 1 : -1;

@@ -1,5 +1,6 @@
-// Compare 2+ runs: properties and metrics side by side (differences marked, the
-// best value highlighted), array metrics overlaid, images side by side.
+// Compare 2+ runs: properties, parameters, tags and metrics side by side (rows whose
+// values differ marked, the best metric value highlighted), array metrics overlaid,
+// images side by side.
 
 import { useEffect, useState } from "react";
 import type { Artifact, MetricNames, RunView } from "../api/types";
@@ -17,6 +18,7 @@ import { artifactUrl, isImage } from "./run/Outputs";
 type Cell = string | number | null;
 
 const PROPERTIES: [string, (r: RunView) => Cell][] = [
+  ["Name", (r) => r.name],
   ["Status", (r) => r.status],
   ["Start time", (r) => fmtTime(r.started ?? r.submitted)],
   ["Duration", (r) => fmtDuration(r.duration)],
@@ -39,7 +41,12 @@ export function bestOf(values: readonly Cell[], metric: string): Set<number> {
   return new Set(nums.flatMap((v, i) => (v === target ? [i] : [])));
 }
 
-function differs(values: readonly Cell[]): boolean {
+/** The keys any of the runs has in `field`, sorted. */
+export function keysOf(runs: readonly RunView[], field: "params" | "tags"): string[] {
+  return [...new Set(runs.flatMap((r) => Object.keys(r[field])))].sort((a, b) => a.localeCompare(b));
+}
+
+export function differs(values: readonly Cell[]): boolean {
   return new Set(values.map((v) => JSON.stringify(v))).size > 1;
 }
 
@@ -71,6 +78,8 @@ export function Compare({ runIds }: { runIds: string[] }) {
   const runs = runIds.map((id) => (asOf ? asOf.runs.find((r) => r.run_id === id) : model.runs.get(id)) ?? null);
   const present = runs.filter((r): r is RunView => r !== null);
   const metrics = [...new Set(present.flatMap((r) => Object.keys(r.metrics)))].sort((a, b) => a.localeCompare(b));
+  const params = keysOf(present, "params");
+  const tags = keysOf(present, "tags");
   const arrays = [...new Set([...names.values()].flatMap((n) => n.arrays))].sort();
   const refs = present.map((r) => ({ run_id: r.run_id, label: `#${r.number}` }));
   const imagePaths = [...new Set([...files.values()].flatMap((a) => a.filter(isImage).map((x) => x.path)))].sort();
@@ -79,10 +88,10 @@ export function Compare({ runIds }: { runIds: string[] }) {
     return <div className="page"><h1>Compare</h1><p>Select two or more runs on the dashboard to compare them.</p></div>;
   }
   const cell = (r: RunView | null, get: (r: RunView) => Cell) => (r ? get(r) : null);
-  const row = (title: string, values: Cell[], metric?: string) => {
+  const row = (title: string, values: Cell[], metric?: string, id = title) => {
     const best = metric ? bestOf(values, metric) : new Set<number>();
     return (
-      <tr key={title} className={differs(values) ? "differs" : ""} data-row={title}>
+      <tr key={id} className={differs(values) ? "differs" : ""} data-row={id}>
         <th>{title}</th>
         {values.map((v, i) => (
           <td key={i} className={`${typeof v === "number" ? "num" : ""}${best.has(i) ? " best" : ""}`}>
@@ -112,7 +121,12 @@ export function Compare({ runIds }: { runIds: string[] }) {
           </tr>
         </thead>
         <tbody>
-          {PROPERTIES.map(([title, get]) => row(title, runs.map((r) => cell(r, get))))}
+          {PROPERTIES.filter(([title]) => title !== "Name" || present.some((r) => r.name))
+            .map(([title, get]) => row(title, runs.map((r) => cell(r, get))))}
+          {params.length > 0 && <tr className="section"><th colSpan={runIds.length + 1}>Parameters</th></tr>}
+          {params.map((k) => row(k, runs.map((r) => cell(r, (x) => x.params[k] ?? null)), undefined, `params.${k}`))}
+          {tags.length > 0 && <tr className="section"><th colSpan={runIds.length + 1}>Tags</th></tr>}
+          {tags.map((k) => row(k, runs.map((r) => cell(r, (x) => x.tags[k] ?? null)), undefined, `tags.${k}`))}
           <tr className="section"><th colSpan={runIds.length + 1}>Metrics</th></tr>
           {metrics.map((m) => row(m, runs.map((r) => cell(r, (x) => x.metrics[m] ?? null)), m))}
         </tbody>

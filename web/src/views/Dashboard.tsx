@@ -2,7 +2,7 @@
 // the runs table. Charts and table share one selection.
 
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import type { RunView } from "../api/types";
+import type { RunList, RunView } from "../api/types";
 import { useModel } from "../app/context";
 import { navigate, paths } from "../app/router";
 import { VegaChart } from "../charts/VegaChart";
@@ -11,7 +11,7 @@ import { useObservable } from "../state/observable";
 import { sampleByBucket } from "../state/sample";
 import { clickSelect, keepVisible, sameSelection, type ClickMods } from "../state/selection";
 import { DEFAULT_CHARTS, chosen } from "../state/settings";
-import { filterRuns, projectsOf, scalarMetricNames, sortRuns, type Filter } from "../state/table";
+import { filterRuns, isMlflowFilter, projectsOf, scalarMetricNames, sortRuns, type Filter } from "../state/table";
 import { RunsTable } from "./RunsTable";
 import { SettingsDialog } from "./SettingsDialog";
 import { markTiming } from "./timing";
@@ -50,7 +50,8 @@ export function Dashboard() {
   const asOf = useAsOf(until);
 
   const all: readonly RunView[] = asOf ? asOf.runs : model.runs.runs();
-  const visible = useMemo(() => filterRuns(all, filter), [all, filter, version]);
+  const { matched, filterError } = useServerFilter(filter.text, version);
+  const visible = useMemo(() => filterRuns(all, { ...filter, matched }), [all, filter, matched, version]);
   const sorted = useMemo(() => sortRuns(visible, settings.sort), [visible, settings.sort]);
   const metrics = useMemo(() => scalarMetricNames(all), [all, version]);
   const projects = useMemo(() => projectsOf(all), [all, version]);
@@ -110,13 +111,27 @@ export function Dashboard() {
     <div className="dashboard">
       <div className="toolbar">
         <h1>All Runs</h1>
-        <input
-          type="search"
-          placeholder="filter: script, arguments, #number…"
-          aria-label="filter runs"
-          value={filter.text}
-          onChange={(e) => setFilter({ ...filter, text: e.target.value })}
-        />
+        <span className="filter-box" style={{ position: "relative", display: "inline-flex", flex: "0 1 320px" }}>
+          <input
+            type="search"
+            placeholder="filter: words, or metrics.acc > 0.7 and params.lr = '0.1'"
+            title={"Words match script, arguments, #number, status. With a comparison (=, !=, <, >, "
+              + "LIKE, IN, IS) it is an MLflow run filter, run by the server: metrics.<name>, "
+              + "params.<name>, tags.<name>, attributes.status / run_name / start_time…, joined by AND."}
+            aria-label="filter runs"
+            style={{ flex: "1 1 auto", minWidth: 90 }}
+            aria-invalid={filterError ? true : undefined}
+            value={filter.text}
+            onChange={(e) => setFilter({ ...filter, text: e.target.value })}
+          />
+          {filterError && (
+            <pre className="error-text filter-error" role="alert" data-testid="filter-error"
+              style={{ position: "absolute", top: "100%", left: 0, zIndex: 30, margin: "2px 0 0",
+                background: "white", padding: "4px 6px", border: "1px solid #f5c2c0", whiteSpace: "pre" }}>
+              {filterError}
+            </pre>
+          )}
+        </span>
         {projects.length > 1 && (
           <select aria-label="project" value={filter.project ?? ""}
             onChange={(e) => setFilter({ ...filter, project: e.target.value })}>
@@ -168,6 +183,44 @@ export function Dashboard() {
       {showSettings && <SettingsDialog metrics={metrics} onClose={() => setShowSettings(false)} />}
     </div>
   );
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+/** The ids of the runs the server matches for an MLflow filter (undefined: the text is
+ * words; empty while a new filter is asked, or when it is bad — then its error, caret and
+ * all). Asked again at most once a second while runs change, so new matches appear live. */
+function useServerFilter(text: string, version: number): {
+  matched: ReadonlySet<string> | undefined; filterError: string | null;
+} {
+  const model = useModel();
+  const query = isMlflowFilter(text) ? text.trim() : "";
+  const [answer, setAnswer] = useState<{ query: string; ids?: ReadonlySet<string>; error?: string }>({ query: "" });
+  const latest = useRef(version);
+  latest.current = version;
+  useEffect(() => {
+    if (!query) return undefined;
+    let stale = false;
+    let busy = false;
+    let asked: number | null = null;
+    const ask = () => {
+      if (busy || asked === latest.current) return;
+      busy = true;
+      asked = latest.current;
+      model.api.get<RunList>("/api/runs", { filter: query, archived: "include", limit: 100_000 })
+        .then((list) => { if (!stale) setAnswer({ query, ids: new Set(list.runs.map((r) => r.run_id)) }); })
+        .catch((err: unknown) => {
+          if (!stale) setAnswer({ query, error: err instanceof Error ? err.message : String(err) });
+        })
+        .finally(() => { busy = false; });
+    };
+    const first = setTimeout(ask, 250); // typing: ask once it pauses
+    const every = setInterval(ask, 1_000);
+    return () => { stale = true; clearTimeout(first); clearInterval(every); };
+  }, [model, query]);
+  if (!query) return { matched: undefined, filterError: null };
+  if (answer.query !== query) return { matched: NONE, filterError: null };
+  return { matched: answer.ids ?? NONE, filterError: answer.error ?? null };
 }
 
 function MetricChart(props: {

@@ -26,8 +26,9 @@ export function JobsPanel() {
         {jobs.map((r) => (
           <li key={r.run_id} className="job" data-run-id={r.run_id} data-status={r.status}>
             <a className="job-name" href={paths.run(r.run_id)} onClick={linkHandler(paths.run(r.run_id))}
-              title={`${r.script} ${r.args.join(" ")}`}>
-              <span className="job-number">#{r.number}</span> {r.script} <span className="muted">{r.args.join(" ")}</span>
+              title={`${r.name ? `${r.name}: ` : ""}${r.script} ${r.args.join(" ")}`}>
+              <span className="job-number">#{r.number}</span> {r.name || r.script}{" "}
+              <span className="muted">{r.name ? `${r.script} ${r.args.join(" ")}`.trim() : r.args.join(" ")}</span>
             </a>
             <div className="job-meta">
               <StatusBadge status={r.status} onClick={() => model.ui.showLog(r.run_id)} />

@@ -1,12 +1,17 @@
 // The runs table: virtualized rows, sortable columns, click to select
 // (ctrl/cmd-click adds, shift-click a range), the run number opens its details.
+// Besides the metric columns it is given, it shows the run name (when a run has
+// one) and the parameter and tag columns chosen in the settings (state/columns.ts).
 
-import { useEffect, useRef } from "react";
+import { useEffect, useMemo, useRef } from "react";
 import type { RunView } from "../api/types";
+import { useModel } from "../app/context";
 import { linkHandler, paths } from "../app/router";
 import { StatusBadge } from "../components/StatusBadge";
 import { VirtualList } from "../components/VirtualList";
 import { fmtDuration, fmtTime, fmtValue } from "../lib/format";
+import { PARAM, TAG, shownParams, shownTags, textColumns, textValue } from "../state/columns";
+import { useObservable } from "../state/observable";
 import type { ClickMods } from "../state/selection";
 import type { Sort } from "../state/table";
 
@@ -33,6 +38,10 @@ const BASE_COLUMNS: Column[] = [
   { key: "args", title: "Arguments", width: "minmax(100px, 1fr)", cell: (r) => r.args.join(" ") },
 ];
 
+const NAME_COLUMN: Column = {
+  key: "name", title: "Name", width: "minmax(100px, 1fr)", cell: (r) => r.name,
+};
+
 export function RunsTable(props: {
   runs: readonly RunView[];
   metrics: readonly string[];
@@ -44,11 +53,25 @@ export function RunsTable(props: {
   reveal: string | null;
 }) {
   const { runs, metrics, selected, sort, onSort, onSelect, reveal } = props;
+  const model = useModel();
+  useObservable(model.settings);
+  const settings = model.settings.value;
+  const text = useMemo(() => textColumns(runs), [runs]);
+  const params = shownParams(settings.params, text, runs.length);
+  const tags = shownTags(settings.tags, text);
+  const textColumn = (key: string, title: string): Column => ({
+    key, title, width: "120px", numeric: text.numeric.has(key), cell: (r: RunView) => textValue(r, key) ?? "",
+  });
+  const [first, ...rest] = BASE_COLUMNS;
   const columns: Column[] = [
-    ...BASE_COLUMNS,
+    first!,
+    ...(text.named ? [NAME_COLUMN] : []),
+    ...rest,
+    ...params.map((k) => textColumn(PARAM + k, PARAM + k)),
     ...metrics.map((m) => ({
       key: m, title: m, width: "110px", numeric: true, cell: (r: RunView) => fmtValue(r.metrics[m]),
     })),
+    ...tags.map((k) => textColumn(TAG + k, TAG + k)),
   ];
   const template = columns.map((c) => c.width).join(" ");
   const selectedSet = new Set(selected);

@@ -70,7 +70,7 @@ function useViewAsOf(runId: string) {
       s.want = null;
       s.busy = true;
       const epoch = s.epoch;
-      model.api.get<RunsAsOf>("/api/asof/runs", { until, archived: "include" }).then((r) => {
+      model.api.get<RunsAsOf>("/api/asof/runs", { until, archived: "include", run_id: runId }).then((r) => {
         if (epoch !== s.epoch) return;
         setView(r.runs.find((v) => v.run_id === runId) ?? null);
         s.busy = false;

@@ -1,4 +1,5 @@
-// Run details: number, status and properties at the top; metrics, charts, images
+// Run details: number, name, status and properties at the top; parameters, tags,
+// metrics, charts, images
 // and outputs; the output log (live); the audit trail; a replay.
 
 import type { RunView } from "../../api/types";
@@ -37,6 +38,7 @@ export function RunPage({ runId, tab }: { runId: string; tab: string }) {
     <div className="page run-page" data-run-id={runId}>
       <div className="run-head">
         <h1>Run #{view.number}</h1>
+        {view.name && <span className="run-name" data-testid="run-name">{view.name}</span>}
         <StatusBadge status={view.status} />
         <span className="muted">{view.project}</span>
         {view.archived && <span className="tag">archived</span>}
@@ -64,6 +66,7 @@ export function Properties({ view }: { view: RunView }) {
     ["Status", <StatusBadge key="s" status={view.status} />],
     ["Start time", fmtTime(view.started ?? view.submitted)],
     ["Duration", fmtDuration(view.duration)],
+    ["Name", view.name || "—"],
     ["Run id", <code key="id">{view.run_id}</code>],
     ["Target", view.target],
     ["Script", view.script],
@@ -96,6 +99,12 @@ function Overview({ live, view }: { live: LiveRun; view: RunView }) {
           <Properties view={view} />
         </section>
         <section>
+          <h3>Parameters</h3>
+          <KeyValues values={view.params} testId="params" empty="No parameters logged." />
+          <h3>Tags</h3>
+          <KeyValues values={view.tags} testId="tags" empty="No tags." />
+        </section>
+        <section>
           <h3>Metrics</h3>
           {metrics.length === 0 ? <p className="muted">No metrics logged yet.</p> : (
             <table className="grid metrics" data-testid="metrics">
@@ -123,5 +132,20 @@ function Overview({ live, view }: { live: LiveRun; view: RunView }) {
       {artifacts && <Images run={view} artifacts={artifacts} />}
       {artifacts && <Outputs run={view} artifacts={artifacts} />}
     </div>
+  );
+}
+
+/** A run's parameters or tags: key and value, by key. */
+function KeyValues({ values, testId, empty }: { values: Record<string, string>; testId: string; empty: string }) {
+  const rows = Object.entries(values).sort(([a], [b]) => a.localeCompare(b));
+  if (rows.length === 0) return <p className="muted">{empty}</p>;
+  return (
+    <table className="grid keyvalues" data-testid={testId}>
+      <tbody>
+        {rows.map(([k, v]) => (
+          <tr key={k} data-key={k}><th>{k}</th><td>{v}</td></tr>
+        ))}
+      </tbody>
+    </table>
   );
 }

@@ -1,0 +1,286 @@
+"""MLflow's run filter language, parsed once: a recursive-descent parser over the tokens
+of ``runstream_server.search_tokens`` that turns ``metrics.Accuracy > 0.75 and params.reg
+= '1'`` into a list of ``Comparison`` (the clauses are ANDed; MLflow has no OR), and
+``order_by`` strings (``"metrics.loss DESC"``) into ``Ordering``.
+``runstream_server.search_sql`` compiles both to SQL.
+
+Grammar (keywords case-insensitive)::
+
+    filter     := [ comparison { AND comparison } ]
+    comparison := ident ( op value | [NOT] IN list | IS [NOT] NULL )
+    ident      := [ kind "." ] key            kind: metrics | params | tags | attributes (+ aliases)
+    key        := word | `quoted` | "quoted"
+    op         := = | != | < | <= | > | >= | LIKE | ILIKE
+    value      := 'string' | "string" | number
+    list       := "(" value { "," value } ")"
+
+An identifier without a kind is an attribute (``status = 'RUNNING'``), as in MLflow.
+Every error is a ``SearchError`` that names the offending token and shows the filter
+with a caret under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from runstream_server.search_tokens import SearchError, Token, Value, column_of, describe, tokenize
+
+__all__ = ["ATTRIBUTES", "Comparison", "Kind", "Ordering", "SearchError", "parse_filter",
+           "parse_order_by", "parse_order_list", "tokenize"]
+
+Kind = Literal["metric", "param", "tag", "attribute"]
+
+_KINDS: dict[str, Kind] = {
+    "metric": "metric", "metrics": "metric",
+    "param": "param", "params": "param", "parameter": "param", "parameters": "param",
+    "tag": "tag", "tags": "tag",
+    "attribute": "attribute", "attributes": "attribute", "attr": "attribute", "run": "attribute",
+}
+
+# Attribute name (MLflow's, its aliases and runstream's own) → (canonical name, type).
+ATTRIBUTES: dict[str, tuple[str, Literal["string", "number", "bool"]]] = {
+    "run_id": ("run_id", "string"), "run_name": ("run_name", "string"),
+    "run name": ("run_name", "string"), "Run name": ("run_name", "string"),
+    "Run Name": ("run_name", "string"), "name": ("run_name", "string"),
+    "status": ("status", "string"), "user_id": ("user_id", "string"),
+    "user": ("user_id", "string"), "start_time": ("start_time", "number"),
+    "created": ("start_time", "number"), "Created": ("start_time", "number"),
+    "end_time": ("end_time", "number"), "project": ("project", "string"),
+    "experiment_id": ("project", "string"), "script": ("script", "string"),
+    "target": ("target", "string"), "host": ("host", "string"),
+    "number": ("number", "number"), "archived": ("archived", "bool"),
+}
+_UNSUPPORTED = {"artifact_uri": "runstream derives a run's artifact URI from its id; filter on "
+                                "attributes.run_id instead",
+                "lifecycle_stage": "use the archived attribute (attributes.archived = 'true')"}
+
+_NUMERIC_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
+_STRING_OPS = frozenset({"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"})
+_KEYED_OPS = _STRING_OPS | {"IS NULL", "IS NOT NULL"}
+ORDERING_OPS = frozenset({"<", "<=", ">", ">="})
+
+
+@dataclass(frozen=True)
+class Comparison:
+    kind: Kind
+    key: str  # a metric/param/tag name, or an attribute's canonical name
+    op: str  # =, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, IS NULL, IS NOT NULL
+    value: Value | tuple[Value, ...] | None
+    at: int  # where the identifier starts
+
+
+@dataclass(frozen=True)
+class Ordering:
+    kind: Kind
+    key: str
+    ascending: bool
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = tokenize(text)
+        self.i = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def take(self) -> Token:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def fail(self, tok: Token, expected: str) -> SearchError:
+        return SearchError(f"unexpected {describe(tok)} {column_of(self.text, tok.at)}: "
+                           f"expected {expected}", self.text, tok.at)
+
+    def at_end(self) -> bool:
+        return self.tok.kind == "end"
+
+    def is_word(self, *words: str) -> bool:
+        return self.tok.kind == "word" and self.tok.value in words
+
+    def filter(self) -> list[Comparison]:
+        if self.at_end():
+            return []
+        found = [self.comparison()]
+        while not self.at_end():
+            if self.is_word("OR"):
+                raise SearchError(f"OR is not supported {column_of(self.text, self.tok.at)}: "
+                                  "MLflow's filter language only joins comparisons with AND "
+                                  "(run two searches instead)", self.text, self.tok.at)
+            if not self.is_word("AND"):
+                raise self.fail(self.tok, "AND between two comparisons")
+            self.take()
+            found.append(self.comparison())
+        return found
+
+    def identifier(self) -> tuple[Kind, str, Token]:
+        tok = self.take()
+        if tok.kind not in ("ident", "word") or (tok.kind == "word" and tok.value in (
+                "AND", "OR", "NOT", "IN", "IS", "LIKE", "ILIKE", "NULL")):
+            raise self.fail(tok, "a name such as metrics.accuracy, params.lr, tags.team "
+                                 "or attributes.status")
+        if tok.kind == "word" or not tok.entity:
+            kind: Kind = "attribute"
+            key = tok.text if tok.kind == "word" else str(tok.value)
+        else:
+            found = _KINDS.get(tok.entity) or _KINDS.get(tok.entity.lower())
+            if found is None and tok.entity.lower() in ("dataset", "datasets"):
+                raise SearchError(
+                    f"dataset filters are not supported {column_of(self.text, tok.at)}: runstream "
+                    "does not record MLflow dataset inputs as searchable yet", self.text, tok.at)
+            if found is None:
+                raise SearchError(
+                    f"unknown kind `{tok.entity}` {column_of(self.text, tok.at)}: expected "
+                    "metrics., params., tags. or attributes.", self.text, tok.at)
+            kind, key = found, str(tok.value)
+        if kind == "attribute":
+            key = _attribute(key, self.text, tok.at)
+        return kind, key, tok
+
+    def ordering(self) -> Ordering:
+        kind, key, _ = self.identifier()
+        ascending = True
+        if self.is_word("ASC", "DESC"):
+            ascending = self.take().value == "ASC"
+        return Ordering(kind, key, ascending)
+
+    def comparison(self) -> Comparison:
+        kind, key, ident = self.identifier()
+        at = self.tok
+        if self.is_word("IS"):
+            self.take()
+            negate = self.is_word("NOT")
+            if negate:
+                self.take()
+            if not self.is_word("NULL"):
+                raise self.fail(self.tok, "NULL after IS" + (" NOT" if negate else ""))
+            self.take()
+            op, value = ("IS NOT NULL" if negate else "IS NULL"), None
+            self.check(kind, key, op, value, at, ident)
+            return Comparison(kind, key, op, value, ident.at)
+        if self.is_word("NOT"):
+            self.take()
+            if not self.is_word("IN"):
+                raise self.fail(self.tok, "IN after NOT")
+            op = "NOT IN"
+        elif self.is_word("IN", "LIKE", "ILIKE") or self.tok.kind == "op":
+            op = str(self.tok.value)
+        else:
+            raise self.fail(self.tok, "a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, "
+                                      "IS NULL)")
+        self.take()
+        val: Value | tuple[Value, ...]
+        val = self.values() if op in ("IN", "NOT IN") else self.value()
+        self.check(kind, key, op, val, at, ident)
+        return Comparison(kind, key, op, val, ident.at)
+
+    def value(self) -> Value:
+        tok = self.take()
+        if tok.kind in ("string", "number"):
+            return tok.value
+        raise self.fail(tok, "a value: a 'quoted string' or a number")
+
+    def values(self) -> tuple[Value, ...]:
+        tok = self.take()
+        if tok.text != "(":
+            raise self.fail(tok, "( to start a list such as ('a', 'b')")
+        items = [self.value()]
+        while self.tok.text == ",":
+            self.take()
+            items.append(self.value())
+        tok = self.take()
+        if tok.text != ")":
+            raise self.fail(tok, ", or ) in the list")
+        return tuple(items)
+
+    def check(self, kind: Kind, key: str, op: str, value: Value | tuple[Value, ...] | None,
+              at: Token, ident: Token) -> None:
+        allowed, wants = _rules(kind, key, op)
+        if op not in allowed:
+            shown = ", ".join(sorted(allowed))
+            raise SearchError(f"{op} cannot compare {ident.text} {column_of(self.text, at.at)}: "
+                              f"{_noun(kind, key)} allows {shown}", self.text, at.at)
+        items = value if isinstance(value, tuple) else (() if value is None else (value,))
+        for item in items:
+            if wants == "number" and not isinstance(item, int | float):
+                raise SearchError(f"{ident.text} compares numbers, not {item!r} "
+                                  f"{column_of(self.text, at.at)}: write e.g. {ident.text} "
+                                  f"{op} 0.5", self.text, at.at)
+            if wants == "string" and not isinstance(item, str):
+                raise SearchError(f"{ident.text} compares strings {column_of(self.text, at.at)}: "
+                                  f"quote the value, e.g. {ident.text} {op} '{item}'",
+                                  self.text, at.at)
+            if wants == "bool" and str(item).lower() not in ("true", "false", "1", "0"):
+                raise SearchError(f"{ident.text} is true or false, not {item!r} "
+                                  f"{column_of(self.text, at.at)}", self.text, at.at)
+
+
+def _noun(kind: Kind, key: str) -> str:
+    if kind == "attribute":
+        return f"the attribute {key}"
+    return {"metric": "a metric", "param": "a parameter", "tag": "a tag"}[kind]
+
+
+def _rules(kind: Kind, key: str, op: str = "") -> tuple[frozenset[str], str]:
+    if kind == "metric":
+        return _NUMERIC_OPS, "number"
+    if kind in ("param", "tag"):
+        # Beyond MLflow: `params.reg < 1` compares the values that are numbers (JSON's
+        # number grammar, e.g. "0.5", "-2", "1e-3"); other values never match.
+        return _KEYED_OPS | ORDERING_OPS, "number" if op in ORDERING_OPS else "string"
+    kind_of = ATTRIBUTES[key][1] if key in ATTRIBUTES else "string"
+    if kind_of == "number":
+        return _NUMERIC_OPS, "number"
+    if kind_of == "bool":
+        return frozenset({"=", "!="}), "bool"
+    return _STRING_OPS, "string"
+
+
+def _attribute(name: str, text: str, at: int) -> str:
+    if name in _UNSUPPORTED:
+        raise SearchError(f"attribute {name} is not supported {column_of(text, at)}: "
+                          f"{_UNSUPPORTED[name]}", text, at)
+    found = ATTRIBUTES.get(name) or ATTRIBUTES.get(name.lower())
+    if found is None:
+        known = ", ".join(sorted({canon for canon, _ in ATTRIBUTES.values()}))
+        raise SearchError(f"unknown attribute `{name}` {column_of(text, at)}: expected one of "
+                          f"{known}", text, at)
+    return found[0]
+
+
+def parse_filter(text: str) -> list[Comparison]:
+    """The ANDed comparisons of an MLflow run filter ("" or blanks: none)."""
+    return _Parser(text).filter()
+
+
+def parse_order_by(clauses: Sequence[str]) -> list[Ordering]:
+    """MLflow's ``order_by``: each ``"<ident> [ASC|DESC]"`` (ascending by default)."""
+    found = []
+    for clause in clauses:
+        p = _Parser(clause)
+        if p.at_end():
+            raise SearchError("empty order_by clause: write e.g. metrics.loss DESC")
+        found.append(p.ordering())
+        if not p.at_end():
+            raise p.fail(p.tok, "ASC, DESC or the end of the order_by clause")
+    return found
+
+
+def parse_order_list(text: str) -> list[Ordering]:
+    """Comma-separated ``order_by`` clauses in one string (``"metrics.loss DESC,
+    params.lr"``), as the CLI and ``GET /api/runs`` take them ("": none)."""
+    p = _Parser(text)
+    if p.at_end():
+        return []
+    found = [p.ordering()]
+    while p.tok.text == "," and p.tok.kind == "punct":
+        p.take()
+        found.append(p.ordering())
+    if not p.at_end():
+        raise p.fail(p.tok, "ASC, DESC, a comma or the end of order_by")
+    return found
