@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,28 +18,6 @@ from runstream.memorysink import MemorySink
 from runstream.settings import SdkSettings
 from runstream.standalone import StandaloneRun
 from runstream.values import RunstreamWarning
-
-
-@pytest.fixture
-def sink() -> MemorySink:
-    return MemorySink()
-
-
-@pytest.fixture
-def run(tmp_path: Path, sink: MemorySink) -> Iterator[StandaloneRun]:
-    settings = SdkSettings(url="http://unused", spool_dir=tmp_path / "spool",
-                           project="proj", exit_patience=0.2)
-    run = StandaloneRun.start(settings, ["train.py", "--lr", "0.1"], sink=sink,
-                              hook_exceptions=False)
-    yield run
-    run.close()
-
-
-@pytest.fixture
-def logger(run: StandaloneRun) -> Iterator[Logger]:
-    logger = Logger(run)
-    yield logger
-    logger.close()
 
 
 def payloads(sink: MemorySink, run: StandaloneRun) -> list[object]:

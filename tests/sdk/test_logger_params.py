@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,27 +27,6 @@ from runstream.session import Session
 from runstream.settings import SUBMITTED_PARAMS, SdkSettings, submitted_params
 from runstream.standalone import StandaloneRun
 from runstream.values import RunstreamWarning, text_of
-
-
-@pytest.fixture
-def sink() -> MemorySink:
-    return MemorySink()
-
-
-@pytest.fixture
-def run(tmp_path: Path, sink: MemorySink) -> Iterator[StandaloneRun]:
-    settings = SdkSettings(url="http://unused", spool_dir=tmp_path / "spool",
-                           project="proj", exit_patience=0.2)
-    run = StandaloneRun.start(settings, ["train.py"], sink=sink, hook_exceptions=False)
-    yield run
-    run.close()
-
-
-@pytest.fixture
-def logger(run: StandaloneRun) -> Iterator[Logger]:
-    logger = Logger(run)
-    yield logger
-    logger.close()
 
 
 def stored(sink: MemorySink, run: StandaloneRun) -> list[Payload]:
