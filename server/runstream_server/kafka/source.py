@@ -15,7 +15,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from kafka import KafkaConsumer
-from kafka.errors import CommitFailedError, KafkaError
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from runstream.codec import EventError, decode_batch, validate_batch
 from runstream.events import Envelope, Payload, partition_key
 from runstream_server import deadletters
@@ -30,6 +36,13 @@ log = logging.getLogger(__name__)
 
 JOIN_PATIENCE = 8.0  # seconds without any assigned partition before joining again
 MAX_REJOINS = 3
+# Seconds of failing offset commits before the member starts over as a new one. A
+# rebalance normally settles within the session timeout (10 s); kafka-python 3.0 can
+# instead stay "not part of an active group" for good, consuming but never committing.
+STUCK_AFTER = 15.0
+# What a commit answers while the group is rebalancing (or has moved on without us).
+REBALANCING = (CommitFailedError, RebalanceInProgressError, IllegalGenerationError,
+               UnknownMemberIdError)
 
 
 @dataclass
@@ -124,6 +137,8 @@ class KafkaSource:
         self._thread = threading.Thread(target=self._run, name="runstream-kafka-source",
                                         daemon=True)
         self.error: BaseException | None = None
+        self._uncommitted = False  # records applied whose offsets are not committed yet
+        self._failing_since: float | None = None  # when commits began to fail, while they do
 
     def start(self) -> KafkaSource:
         self._thread.start()
@@ -152,9 +167,17 @@ class KafkaSource:
                     # replica with no partition to own does not churn the group).
                     log.warning("no partitions assigned after %.0f s; joining again",
                                 JOIN_PATIENCE)
-                    consumer.close()
-                    consumer = self._join()
+                    consumer = self._rejoin(consumer)
                     joined, rejoins = time.monotonic(), rejoins + 1
+                if (self._failing_since is not None
+                        and time.monotonic() - self._failing_since > STUCK_AFTER):
+                    # What was applied is in the store; a new member re-reads from the
+                    # committed offsets and the dedupe drops the repeats.
+                    log.warning("offsets not committed for %.0f s (the member seems stuck "
+                                "in a rebalance); joining again as a new member",
+                                STUCK_AFTER)
+                    consumer = self._rejoin(consumer)
+                    joined = time.monotonic()
                 try:
                     self._round(consumer)
                 except (KafkaError, OSError, SQLAlchemyError, DiskFull) as exc:
@@ -174,20 +197,35 @@ class KafkaSource:
         # the second assignment (the member stops heartbeating and never consumes).
         consumer.partitions_for_topic(self.settings.topic)
         consumer.subscribe([self.settings.topic])
+        self._uncommitted, self._failing_since = False, None
         return consumer
 
+    def _rejoin(self, consumer: KafkaConsumer) -> KafkaConsumer:
+        consumer.close()
+        return self._join()
+
     def _round(self, consumer: KafkaConsumer) -> None:
+        """One poll: apply what came (one database transaction), then commit the
+        offsets. A commit refused by a rebalance is tried again on the next round, with
+        or without new records, so the group's offsets catch up once it settles."""
         batches = consumer.poll(timeout_ms=200)
         records = [r for part in batches.values() for r in part]
-        if not records:
+        if records:
+            apply_records(self.ledger, self.engine, records)
+            self._uncommitted = True
+        if not self._uncommitted:
             return
-        apply_records(self.ledger, self.engine, records)
         try:
             consumer.commit()  # only after the database commit
-        except CommitFailedError as exc:
-            # A rebalance gave the partitions away: the new owner re-reads these
-            # records and the dedupe drops them.
-            log.warning("offsets not committed (%s); records will be redelivered", exc)
+        except REBALANCING as exc:
+            # The partitions may have gone to another member (it re-reads these records
+            # and the dedupe drops them) or come back to us after the rebalance.
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
+                log.warning("offsets not committed (%s); trying again", exc)
+            self._stop.wait(0.2)
+            return
+        self._uncommitted, self._failing_since = False, None
 
 
 def _rewind(consumer: KafkaConsumer) -> None:
