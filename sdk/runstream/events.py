@@ -16,9 +16,11 @@ from typing import ClassVar, Literal
 import msgspec
 
 __all__ = [
+    "EXPERIMENTS_STREAM",
     "INT64_MAX",
     "INT64_MIN",
     "MAX_EVENT_BYTES",
+    "MAX_EXPERIMENT_NAME_CHARS",
     "MAX_KEY_CHARS",
     "MAX_NAME_CHARS",
     "MAX_PARAM_CHARS",
@@ -27,12 +29,28 @@ __all__ = [
     "ArtifactAdded",
     "Envelope",
     "EventDropped",
+    "ExperimentCreated",
+    "ExperimentDeleted",
+    "ExperimentRenamed",
+    "ExperimentRestored",
+    "ExperimentTagsDeleted",
+    "ExperimentTagsSet",
     "LogLines",
+    "LoggedModelCreated",
+    "LoggedModelDeleted",
+    "LoggedModelFinalized",
+    "LoggedModelTagsDeleted",
+    "LoggedModelTagsSet",
     "MetricValue",
     "MetricsLogged",
+    "ModelAliasSet",
+    "ModelVersionChanged",
     "ModelVersionCreated",
     "ParamsLogged",
     "Payload",
+    "RegisteredModelChanged",
+    "RegistryTagsDeleted",
+    "RegistryTagsSet",
     "RunArchived",
     "RunCompleted",
     "RunHeartbeat",
@@ -44,9 +62,12 @@ __all__ = [
     "TagsDeleted",
     "TagsSet",
     "envelope",
+    "logged_model_stream",
+    "mlflow_stream",
     "model_stream",
     "new_event",
     "partition_key",
+    "registry_stream",
     "review_stream",
     "run_id_of",
     "run_stream",
@@ -124,6 +145,9 @@ class RunSubmitted(Payload, frozen=True):
         "snapshot": "sha256 of the code snapshot blob; empty when none was taken",
         "host": "the machine it was submitted from",
         "name": "the run's name, if it was given one (`run.renamed` changes it)",
+        "experiment_id": "the experiment it belongs to, when its writer chose one by id "
+                         "(the MLflow API's `runs/create`); empty: the experiment named "
+                         "`project`, made when first named",
     }
     project: str
     script: str
@@ -133,6 +157,7 @@ class RunSubmitted(Payload, frozen=True):
     snapshot: str = ""  # sha256 of the code snapshot, "" when none was taken
     host: str = ""
     name: str = ""
+    experiment_id: str = ""
 
 
 class RunStarted(Payload, frozen=True):
@@ -432,8 +457,16 @@ class ModelVersionCreated(Payload, frozen=True):
         "version": "its version number, 1, 2, … assigned by the server",
         "run_id": "the run whose artifact it is",
         "path": "the artifact's path in that run",
-        "sha256": "the sha256 of the artifact's bytes",
-        "size": "its size, bytes",
+        "sha256": "the sha256 of the artifact's bytes; for a directory (`kind`), of its "
+                  "manifest blob (JSON: a list of {path, sha256, size}, sorted by path)",
+        "size": "its size, bytes (a directory: the sum of its files')",
+        "kind": "`file` (runstream's promote) or `directory` (an MLflow model: MLmodel and "
+                "the files beside it)",
+        "source": "where MLflow's client said the version comes from (`models:/m-…`, "
+                  "`runs:/<run id>/model`, `mlflow-artifacts:/…`); empty: `run_id`'s `path`",
+        "model_id": "the logged model it was registered from (MLflow 3); empty: none",
+        "description": "free text given at registration",
+        "tags": "key → value given at registration",
     }
     name: str
     version: int
@@ -441,10 +474,293 @@ class ModelVersionCreated(Payload, frozen=True):
     path: str
     sha256: str
     size: int
+    kind: Literal["file", "directory"] = "file"
+    source: str = ""
+    model_id: str = ""
+    description: str = ""
+    tags: dict[str, str] = {}
 
     def __post_init__(self) -> None:
         _check_int64("version", self.version, 1)
         _check_int64("size", self.size)
+
+
+# -- experiments (stream ``experiments``), written by the server for the MLflow API ------
+#
+# An experiment is a runstream project: a run's ``project`` names its experiment, and
+# the experiments view makes one for every project first named by a ``run.submitted``.
+# Ids are "0" (the default experiment, "Default", always there), then "1", "2", … in
+# the order experiments first appear in the log, assigned by the view: replay gives the
+# same ids. All experiment events share one stream, so their order is total.
+
+MAX_EXPERIMENT_NAME_CHARS = 500
+
+
+class ExperimentCreated(Payload, frozen=True):
+    """An experiment was created by name (a name already taken is ignored by the view:
+    the first creation wins)."""
+
+    TYPE: ClassVar[str] = "experiment.created"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "experiments"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "name": f"its name (up to {MAX_EXPERIMENT_NAME_CHARS} characters), unique",
+        "artifact_location": "where its runs' artifacts go, as the creator asked; empty: "
+                             "runstream's blob store (`mlflow-artifacts:/<id>`)",
+        "tags": "key → value",
+    }
+    name: str
+    artifact_location: str = ""
+    tags: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        _check_text("name", self.name, MAX_EXPERIMENT_NAME_CHARS, empty=False)
+        _check_text("artifact_location", self.artifact_location, 2000)
+        _check_pairs("tags", self.tags, MAX_TAG_CHARS)
+
+
+class ExperimentRenamed(Payload, frozen=True):
+    """An experiment's name changed (its id and runs stay)."""
+
+    TYPE: ClassVar[str] = "experiment.renamed"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "experiments"
+    FIELDS: ClassVar[dict[str, str]] = {"experiment_id": "the experiment",
+                                        "name": "its new name, unique"}
+    experiment_id: str
+    name: str
+
+    def __post_init__(self) -> None:
+        _check_text("name", self.name, MAX_EXPERIMENT_NAME_CHARS, empty=False)
+
+
+class ExperimentDeleted(Payload, frozen=True):
+    """An experiment was deleted: hidden from listings, kept (``experiment.restored``)."""
+
+    TYPE: ClassVar[str] = "experiment.deleted"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "experiments"
+    FIELDS: ClassVar[dict[str, str]] = {"experiment_id": "the experiment"}
+    experiment_id: str
+
+
+class ExperimentRestored(Payload, frozen=True):
+    """A deleted experiment is active again."""
+
+    TYPE: ClassVar[str] = "experiment.restored"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "experiments"
+    FIELDS: ClassVar[dict[str, str]] = {"experiment_id": "the experiment"}
+    experiment_id: str
+
+
+class ExperimentTagsSet(Payload, frozen=True):
+    """Tags of an experiment set (the last value wins)."""
+
+    TYPE: ClassVar[str] = "experiment.tags_set"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "experiments"
+    FIELDS: ClassVar[dict[str, str]] = {"experiment_id": "the experiment",
+                                        "tags": "key → value"}
+    experiment_id: str
+    tags: dict[str, str]
+
+    def __post_init__(self) -> None:
+        _check_pairs("tags", self.tags, MAX_TAG_CHARS)
+
+
+class ExperimentTagsDeleted(Payload, frozen=True):
+    """Tags of an experiment removed."""
+
+    TYPE: ClassVar[str] = "experiment.tags_deleted"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "experiments"
+    FIELDS: ClassVar[dict[str, str]] = {"experiment_id": "the experiment",
+                                        "keys": "the tags' keys"}
+    experiment_id: str
+    keys: list[str]
+
+
+# -- logged models (MLflow 3), stream ``logged-model/<model id>`` --------------------------
+
+
+class LoggedModelCreated(Payload, frozen=True):
+    """A model was logged (MLflow 3's ``log_model`` creates one before uploading its
+    files, which follow as ``artifact.added`` on the same stream)."""
+
+    TYPE: ClassVar[str] = "logged_model.created"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "logged-model/<model id>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "model_id": "its id, `m-<32 hex digits>`",
+        "experiment_id": "the experiment it belongs to",
+        "name": "its name",
+        "source_run_id": "the run that logged it; empty: none",
+        "model_type": "free text, e.g. the flavor",
+        "params": "name → value",
+        "tags": "key → value",
+    }
+    model_id: str
+    experiment_id: str
+    name: str
+    source_run_id: str = ""
+    model_type: str = ""
+    params: dict[str, str] = {}
+    tags: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        _check_text("model_id", self.model_id, MAX_KEY_CHARS, empty=False)
+        _check_text("name", self.name, MAX_NAME_CHARS)
+        _check_pairs("params", self.params, MAX_PARAM_CHARS)
+        _check_pairs("tags", self.tags, MAX_TAG_CHARS)
+
+
+class LoggedModelFinalized(Payload, frozen=True):
+    """A logged model's upload ended: ``READY`` or ``FAILED``."""
+
+    TYPE: ClassVar[str] = "logged_model.finalized"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "logged-model/<model id>"
+    FIELDS: ClassVar[dict[str, str]] = {"model_id": "the model",
+                                        "status": "`READY` or `FAILED`"}
+    model_id: str
+    status: Literal["READY", "FAILED"]
+
+
+class LoggedModelTagsSet(Payload, frozen=True):
+    """Tags of a logged model set."""
+
+    TYPE: ClassVar[str] = "logged_model.tags_set"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "logged-model/<model id>"
+    FIELDS: ClassVar[dict[str, str]] = {"model_id": "the model", "tags": "key → value"}
+    model_id: str
+    tags: dict[str, str]
+
+    def __post_init__(self) -> None:
+        _check_pairs("tags", self.tags, MAX_TAG_CHARS)
+
+
+class LoggedModelTagsDeleted(Payload, frozen=True):
+    """Tags of a logged model removed."""
+
+    TYPE: ClassVar[str] = "logged_model.tags_deleted"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "logged-model/<model id>"
+    FIELDS: ClassVar[dict[str, str]] = {"model_id": "the model", "keys": "the tags' keys"}
+    model_id: str
+    keys: list[str]
+
+
+class LoggedModelDeleted(Payload, frozen=True):
+    """A logged model was deleted (hidden; its files stay in the blob store)."""
+
+    TYPE: ClassVar[str] = "logged_model.deleted"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "logged-model/<model id>"
+    FIELDS: ClassVar[dict[str, str]] = {"model_id": "the model"}
+    model_id: str
+
+
+# -- the model registry's names, stream ``registry/<model name>`` --------------------------
+#
+# Versions stay on ``model/<name>`` (``model.version_created``, numbered by that stream);
+# what is said about the name and its versions afterwards is here.
+
+
+class RegisteredModelChanged(Payload, frozen=True):
+    """A registered model was created (``created``), described, or deleted
+    (``deleted``: its versions are hidden too) — one type, ``change`` says which."""
+
+    TYPE: ClassVar[str] = "registered_model.changed"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "registry/<model name>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "name": "the registered model",
+        "change": "`created`, `described` or `deleted`",
+        "description": "its description (with `created`, `described`)",
+    }
+    name: str
+    change: Literal["created", "described", "deleted"]
+    description: str = ""
+
+
+class RegistryTagsSet(Payload, frozen=True):
+    """Tags of a registered model (``version`` 0) or of one of its versions set."""
+
+    TYPE: ClassVar[str] = "registry.tags_set"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "registry/<model name>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "name": "the registered model",
+        "version": "the version whose tags these are; 0: the model's own",
+        "tags": "key → value",
+    }
+    name: str
+    version: int
+    tags: dict[str, str]
+
+    def __post_init__(self) -> None:
+        _check_int64("version", self.version)
+        _check_pairs("tags", self.tags, MAX_TAG_CHARS)
+
+
+class RegistryTagsDeleted(Payload, frozen=True):
+    """Tags of a registered model (``version`` 0) or of one of its versions removed."""
+
+    TYPE: ClassVar[str] = "registry.tags_deleted"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "registry/<model name>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "name": "the registered model",
+        "version": "the version; 0: the model itself",
+        "keys": "the tags' keys",
+    }
+    name: str
+    version: int
+    keys: list[str]
+
+
+class ModelVersionChanged(Payload, frozen=True):
+    """A version was described, moved to a stage, or deleted."""
+
+    TYPE: ClassVar[str] = "model.version_changed"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "registry/<model name>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "name": "the registered model",
+        "version": "the version",
+        "change": "`described`, `staged` or `deleted`",
+        "value": "the description or the stage (`None`, `Staging`, `Production`, "
+                 "`Archived`); empty for `deleted`",
+    }
+    name: str
+    version: int
+    change: Literal["described", "staged", "deleted"]
+    value: str = ""
+
+    def __post_init__(self) -> None:
+        _check_int64("version", self.version, 1)
+
+
+class ModelAliasSet(Payload, frozen=True):
+    """An alias (``champion``) names a version of a model; it moves when set again."""
+
+    TYPE: ClassVar[str] = "model.alias_set"
+    WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
+    STREAM: ClassVar[str] = "registry/<model name>"
+    FIELDS: ClassVar[dict[str, str]] = {
+        "name": "the registered model",
+        "alias": "the alias",
+        "version": "the version it names; 0: the alias is removed",
+    }
+    name: str
+    alias: str
+    version: int
+
+    def __post_init__(self) -> None:
+        _check_text("alias", self.alias, MAX_KEY_CHARS, empty=False)
+        _check_int64("version", self.version)
 
 
 PAYLOADS: dict[str, type[Payload]] = {
@@ -466,6 +782,22 @@ PAYLOADS: dict[str, type[Payload]] = {
         TagsSet,
         TagsDeleted,
         RunRenamed,
+        ExperimentCreated,
+        ExperimentRenamed,
+        ExperimentDeleted,
+        ExperimentRestored,
+        ExperimentTagsSet,
+        ExperimentTagsDeleted,
+        LoggedModelCreated,
+        LoggedModelFinalized,
+        LoggedModelTagsSet,
+        LoggedModelTagsDeleted,
+        LoggedModelDeleted,
+        RegisteredModelChanged,
+        RegistryTagsSet,
+        RegistryTagsDeleted,
+        ModelVersionChanged,
+        ModelAliasSet,
     )
 }
 
@@ -482,18 +814,40 @@ def model_stream(name: str) -> str:
     return f"model/{name}"
 
 
+def mlflow_stream(run_id: str) -> str:
+    """What the MLflow API was told about a run, written by the server: the run's own
+    stream stays its writer's (an agent's), so a script under the agent that also calls
+    MLflow has two writers and two streams, folded into one run."""
+    return f"mlflow/{run_id}"
+
+
+EXPERIMENTS_STREAM = "experiments"
+
+
+def logged_model_stream(model_id: str) -> str:
+    return f"logged-model/{model_id}"
+
+
+def registry_stream(name: str) -> str:
+    return f"registry/{name}"
+
+
 def run_id_of(stream: str) -> str | None:
-    """The run a stream speaks about (``run/X`` and ``review/X``), else None."""
+    """The run a stream speaks about (``run/X``, ``review/X``, ``mlflow/X``), else None."""
     kind, _, rest = stream.partition("/")
-    return rest if kind in ("run", "review") and rest else None
+    return rest if kind in ("run", "review", "mlflow") and rest else None
 
 
 def partition_key(stream: str) -> str:
     """The Kafka record key of a stream's events. A run's own stream and the server's
-    review stream about it share one key, so they share a partition and the review
-    (archive, restore) never overtakes the run's submission."""
+    streams about it (review, mlflow) share one key, so they share a partition and the
+    review (archive, restore) never overtakes the run's submission. A model's versions
+    and what the registry says of them share the key ``model/<name>``."""
     run_id = run_id_of(stream)
-    return run_stream(run_id) if run_id else stream
+    if run_id:
+        return run_stream(run_id)
+    kind, _, rest = stream.partition("/")
+    return model_stream(rest) if kind == "registry" and rest else stream
 
 
 _payload_encoder = msgspec.msgpack.Encoder()

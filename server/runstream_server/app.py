@@ -30,6 +30,8 @@ from runstream_server.eventlog import EmbeddedLog, EventLog
 from runstream_server.lease import lease_expiry
 from runstream_server.ledger import DiskFull, Ledger
 from runstream_server.live import Hub, view_reader
+from runstream_server.mlflow import mlflow_routes
+from runstream_server.mlflow.writes import StreamLocks, locks_key
 from runstream_server.projections.runner import Projector
 from runstream_server.services import Services, services_key
 from runstream_server.settings import Settings
@@ -122,6 +124,9 @@ def create_app(settings: Settings, *, event_log: EventLog | None = None,
     app[services_key] = svc
     for route in routes():
         app.router.add_route(route.method, route.path, route.handler)
+    app[locks_key] = StreamLocks()
+    for method, path, handler in mlflow_routes():
+        app.router.add_route(method, path, handler)
     _static(app, settings.static_dir or STATIC)
     app.cleanup_ctx.append(_lifecycle(closers))
     # After _lifecycle, so stopped before it: no lost run is written to a log being closed.

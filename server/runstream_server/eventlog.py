@@ -15,9 +15,10 @@ from runstream.events import Envelope, Payload
 from runstream_server.eventstore import StoredEvent
 from runstream_server.ledger import Ledger
 
-__all__ = ["EmbeddedLog", "EventLog", "LogUnavailable"]
+__all__ = ["EmbeddedLog", "EventLog", "LogUnavailable", "MakePayload", "MakePayloads"]
 
 MakePayload = Callable[[int], Payload]
+MakePayloads = Callable[[int], Sequence[Payload]]
 
 
 class LogUnavailable(RuntimeError):
@@ -35,6 +36,10 @@ class EventLog(Protocol):
     async def write(self, stream: str, make: MakePayload) -> StoredEvent:
         """Append the server's own event at ``stream``'s next seq, once it is applied."""
 
+    async def write_all(self, stream: str, make: MakePayloads) -> list[StoredEvent]:
+        """Append the server's own events from ``stream``'s next seq on (``make`` gets
+        the first seq), all or none; answer once they are applied."""
+
 
 class EmbeddedLog:
     def __init__(self, ledger: Ledger) -> None:
@@ -49,3 +54,6 @@ class EmbeddedLog:
 
     async def write(self, stream: str, make: MakePayload) -> StoredEvent:
         return await self.ledger.write_async(stream, make)
+
+    async def write_all(self, stream: str, make: MakePayloads) -> list[StoredEvent]:
+        return await self.ledger.write_all_async(stream, make)

@@ -94,14 +94,22 @@ class Ledger:
 
         ``make(seq)`` builds the payload knowing the seq, so that, e.g., a model
         version number is derived from the stream inside the same transaction."""
+        return self.write_all(stream, lambda seq: [make(seq)])[0]
+
+    def write_all(self, stream: str, make: Callable[[int], Sequence[Payload]],
+                  ) -> list[StoredEvent]:
+        """Append the server's own events to ``stream`` from its next seq on, in one
+        transaction; ``make(seq)`` gets the first one's seq."""
         with self._lock:
             self._writable()
             with self.engine.begin() as conn:
                 seq = stream_head(conn, stream) + 1
-                result = append(conn, [new_event(stream, seq, make(seq))])
+                payloads = make(seq)
+                result = append(conn, [new_event(stream, seq + i, p)
+                                       for i, p in enumerate(payloads)], payloads)
                 self.projector.apply(conn, result.stored)
             self._announce(result.stored)
-        return result.stored[0]
+        return result.stored
 
     async def commit_async(self, events: Sequence[Envelope]) -> AppendResult:
         """Validate the whole batch, then append it in parts through the writer thread.
@@ -129,6 +137,11 @@ class Ledger:
     async def write_async(self, stream: str, make: Callable[[int], Payload]) -> StoredEvent:
         return await asyncio.get_running_loop().run_in_executor(
             self._executor, self.write, stream, make)
+
+    async def write_all_async(self, stream: str, make: Callable[[int], Sequence[Payload]],
+                              ) -> list[StoredEvent]:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self.write_all, stream, make)
 
     def parts(self, events: Sequence[Envelope], payloads: Sequence[Payload | None],
               ) -> Iterator[tuple[Sequence[Envelope], Sequence[Payload | None]]]:

@@ -36,7 +36,7 @@ from runstream.codec import validate_batch
 from runstream.events import Envelope, new_event
 from runstream.kafkaproducer import cut_records, make_producer, produce
 from runstream_server.database import among
-from runstream_server.eventlog import LogUnavailable, MakePayload
+from runstream_server.eventlog import LogUnavailable, MakePayload, MakePayloads
 from runstream_server.eventstore import (
     ConcurrencyError,
     StoredEvent,
@@ -77,6 +77,9 @@ class KafkaLog:
         return await asyncio.to_thread(self._accept, events, payloads)
 
     async def write(self, stream: str, make: MakePayload) -> StoredEvent:
+        return (await asyncio.to_thread(self._write, stream, lambda seq: [make(seq)]))[0]
+
+    async def write_all(self, stream: str, make: MakePayloads) -> list[StoredEvent]:
         return await asyncio.to_thread(self._write, stream, make)
 
     # -- inside ---------------------------------------------------------------
@@ -102,20 +105,22 @@ class KafkaLog:
                      if p is None and e.id in new],
             position=position)
 
-    def _write(self, stream: str, make: MakePayload) -> StoredEvent:
+    def _write(self, stream: str, make: MakePayloads) -> list[StoredEvent]:
         deadline = time.monotonic() + self.patience
         while time.monotonic() < deadline:
             with self.engine.connect() as conn:
                 seq = stream_head(conn, stream) + 1
-            event = new_event(stream, seq, make(seq))
-            self._send([event], "the event")
-            rows, taken = self._applied([event], deadline)
+            events = [new_event(stream, seq + i, p) for i, p in enumerate(make(seq))]
+            self._send(events, "the events" if len(events) > 1 else "the event")
+            # One stream's events are applied in order: once the last is there, all are.
+            rows, taken = self._applied(events[-1:], deadline)
             if rows:
-                return rows[0]
+                return self._rows([(e.stream, e.seq) for e in events]) if len(events) > 1 \
+                    else rows
             if not taken:
                 break
             # another writer took this seq first: try the next one
-        raise LogUnavailable(f"the event for {stream} was not applied within "
+        raise LogUnavailable(f"the events for {stream} were not applied within "
                              f"{self.patience:.0f} s; is a server consuming the topic?")
 
     def _send(self, events: Sequence[Envelope], what: str) -> None:

@@ -24,6 +24,7 @@ from runstream_server.database import metadata
 from runstream_server.eventstore import StoredEvent, head_position, read_events
 from runstream_server.projections.artifacts import ArtifactsProjection, ModelsProjection
 from runstream_server.projections.base import Applied, Projection
+from runstream_server.projections.experiments import ExperimentsProjection
 from runstream_server.projections.logs import LogsProjection
 from runstream_server.projections.metrics import MetricChunksProjection, MetricValuesProjection
 from runstream_server.projections.runs import RunsProjection
@@ -44,8 +45,10 @@ Progress = Callable[[int, int], None]  # (position reached, head)
 
 
 def default_projections() -> tuple[Projection, ...]:
-    return (RunsProjection(), MetricChunksProjection(), MetricValuesProjection(),
-            LogsProjection(), ArtifactsProjection(), ModelsProjection())
+    # Experiments first: the runs view reads the experiment a run's project names.
+    return (ExperimentsProjection(), RunsProjection(), MetricChunksProjection(),
+            MetricValuesProjection(), LogsProjection(), ArtifactsProjection(),
+            ModelsProjection())
 
 
 class Projector:

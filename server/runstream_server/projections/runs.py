@@ -52,6 +52,7 @@ from runstream.events import (
 from runstream_server.database import among, metadata
 from runstream_server.eventstore import StoredEvent
 from runstream_server.projections.base import Applied
+from runstream_server.projections.experiments import experiment_id_for
 
 __all__ = ["RunState", "RunView", "RunsProjection", "apply", "number_key", "number_runs",
            "numbering", "runs_table"]
@@ -61,6 +62,7 @@ runs_table = Table(
     metadata,
     Column("run_id", String(200), primary_key=True),
     Column("project", String(200), nullable=False, index=True),
+    Column("experiment_id", String(40), nullable=False, index=True),
     Column("status", String(20), nullable=False),
     Column("submitted", Float),
     Column("started", Float),
@@ -98,6 +100,9 @@ RunState = Literal["submitted", "running", "completed", "failed", "canceled"]
 class RunView(msgspec.Struct, kw_only=True):
     run_id: str
     project: str
+    # The experiment (``projections.experiments``): the one named ``project``, unless its
+    # writer chose one by id (the MLflow API).
+    experiment_id: str = ""
     number: int = 0  # derived at read time: see ``numbering``
     status: RunState = "submitted"
     submitted: float | None = None
@@ -134,7 +139,7 @@ def apply(view: RunView | None, event: StoredEvent, payload: Payload) -> RunView
             run_id=run_id, project=payload.project, submitted=event.ts, target=payload.target,
             script=payload.script, args=list(payload.args), user=payload.user,
             snapshot=payload.snapshot, host=payload.host, name=payload.name,
-            position=event.position)
+            experiment_id=payload.experiment_id, position=event.position)
     if view is None:
         return None  # nothing is known of a run before it was submitted
     new = msgspec.structs.replace(view, position=event.position)
@@ -238,7 +243,7 @@ def numbering(table: Any = runs_table) -> Any:
 
 class RunsProjection:
     name: ClassVar[str] = "runs"
-    version: ClassVar[int] = 5
+    version: ClassVar[int] = 6  # 6: experiment_id
     tables: ClassVar[tuple[Table, ...]] = (runs_table,)
 
     def handle(self, conn: Connection, batch: Sequence[Applied]) -> None:
@@ -257,6 +262,9 @@ class RunsProjection:
         changed = {k: v for k, v in views.items() if v is not None and v is not loaded.get(k)}
         if not changed:
             return
+        for view in changed.values():
+            if not view.experiment_id:  # just submitted: its project's experiment
+                view.experiment_id = experiment_id_for(conn, view.project)
         conn.execute(delete(runs_table).where(among(runs_table.c.run_id, list(changed))))
         rows = [msgspec.structs.asdict(v) for v in changed.values()]
         for row in rows:

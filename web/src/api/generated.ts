@@ -119,6 +119,44 @@ export interface EventsQuery {
   limit?: number;
 }
 
+/**
+ * An experiment was created by name (a name already taken is ignored by the view:
+ * the first creation wins).
+ */
+export interface ExperimentCreated {
+  name: string;
+  artifact_location: string;
+  tags: Record<string, string>;
+}
+
+/** An experiment was deleted: hidden from listings, kept (``experiment.restored``). */
+export interface ExperimentDeleted {
+  experiment_id: string;
+}
+
+/** An experiment's name changed (its id and runs stay). */
+export interface ExperimentRenamed {
+  experiment_id: string;
+  name: string;
+}
+
+/** A deleted experiment is active again. */
+export interface ExperimentRestored {
+  experiment_id: string;
+}
+
+/** Tags of an experiment removed. */
+export interface ExperimentTagsDeleted {
+  experiment_id: string;
+  keys: string[];
+}
+
+/** Tags of an experiment set (the last value wins). */
+export interface ExperimentTagsSet {
+  experiment_id: string;
+  tags: Record<string, string>;
+}
+
 export interface IngestReply {
   stored: number;
   duplicates: string[];
@@ -156,6 +194,43 @@ export interface LogQuery {
   limit?: number;
 }
 
+/**
+ * A model was logged (MLflow 3's ``log_model`` creates one before uploading its
+ * files, which follow as ``artifact.added`` on the same stream).
+ */
+export interface LoggedModelCreated {
+  model_id: string;
+  experiment_id: string;
+  name: string;
+  source_run_id: string;
+  model_type: string;
+  params: Record<string, string>;
+  tags: Record<string, string>;
+}
+
+/** A logged model was deleted (hidden; its files stay in the blob store). */
+export interface LoggedModelDeleted {
+  model_id: string;
+}
+
+/** A logged model's upload ended: ``READY`` or ``FAILED``. */
+export interface LoggedModelFinalized {
+  model_id: string;
+  status: "FAILED" | "READY";
+}
+
+/** Tags of a logged model removed. */
+export interface LoggedModelTagsDeleted {
+  model_id: string;
+  keys: string[];
+}
+
+/** Tags of a logged model set. */
+export interface LoggedModelTagsSet {
+  model_id: string;
+  tags: Record<string, string>;
+}
+
 export interface MetricNames {
   scalars: string[];
   arrays: string[];
@@ -182,6 +257,13 @@ export interface MetricsLogged {
   steps: number[];
   times: number[];
   values: (number | string | number[])[];
+}
+
+/** An alias (``champion``) names a version of a model; it moves when set again. */
+export interface ModelAliasSet {
+  name: string;
+  alias: string;
+  version: number;
 }
 
 export interface ModelDetail {
@@ -212,6 +294,14 @@ export interface ModelVersion {
   created: number;
 }
 
+/** A version was described, moved to a stage, or deleted. */
+export interface ModelVersionChanged {
+  name: string;
+  version: number;
+  change: "deleted" | "described" | "staged";
+  value: string;
+}
+
 /** Written by the server to ``model/<name>``; the server assigns ``version``. */
 export interface ModelVersionCreated {
   name: string;
@@ -220,6 +310,11 @@ export interface ModelVersionCreated {
   path: string;
   sha256: string;
   size: number;
+  kind: "directory" | "file";
+  source: string;
+  model_id: string;
+  description: string;
+  tags: Record<string, string>;
 }
 
 /**
@@ -235,6 +330,30 @@ export interface PromoteIn {
   run_id: string;
   path: string;
   name: string;
+}
+
+/**
+ * A registered model was created (``created``), described, or deleted
+ * (``deleted``: its versions are hidden too) — one type, ``change`` says which.
+ */
+export interface RegisteredModelChanged {
+  name: string;
+  change: "created" | "deleted" | "described";
+  description: string;
+}
+
+/** Tags of a registered model (``version`` 0) or of one of its versions removed. */
+export interface RegistryTagsDeleted {
+  name: string;
+  version: number;
+  keys: string[];
+}
+
+/** Tags of a registered model (``version`` 0) or of one of its versions set. */
+export interface RegistryTagsSet {
+  name: string;
+  version: number;
+  tags: Record<string, string>;
 }
 
 /**
@@ -340,11 +459,13 @@ export interface RunSubmitted {
   snapshot: string;
   host: string;
   name: string;
+  experiment_id: string;
 }
 
 export interface RunView {
   run_id: string;
   project: string;
+  experiment_id: string;
   number: number;
   status: "canceled" | "completed" | "failed" | "running" | "submitted";
   submitted: number | null;

@@ -1,0 +1,9 @@
+"""MLflow API: logged_models (being written)."""
+
+from __future__ import annotations
+
+from runstream_server.mlflow.wire import Handler
+
+__all__ = ["ROUTES"]
+
+ROUTES: list[tuple[str, str, Handler]] = []
