@@ -71,6 +71,7 @@ __all__ = [
     "review_stream",
     "run_id_of",
     "run_stream",
+    "run_streams",
 ]
 
 # The components that write events (the event catalogue, docs/events.md, names them).
@@ -830,6 +831,12 @@ def logged_model_stream(model_id: str) -> str:
 
 def registry_stream(name: str) -> str:
     return f"registry/{name}"
+
+
+def run_streams(run_id: str) -> tuple[str, str, str]:
+    """Every stream that speaks about a run: its writer's, the server's review, and what
+    the MLflow API was told (folded together into the run's view, audited together)."""
+    return (run_stream(run_id), review_stream(run_id), mlflow_stream(run_id))
 
 
 def run_id_of(stream: str) -> str | None:

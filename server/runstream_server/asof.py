@@ -7,8 +7,9 @@ from __future__ import annotations
 import msgspec
 from sqlalchemy import Connection, func, select
 
-from runstream.events import review_stream, run_id_of, run_stream
+from runstream.events import run_id_of, run_streams
 from runstream_server.eventstore import events_table, head_position, read_events
+from runstream_server.projections.experiments import experiment_ids
 from runstream_server.projections.runs import RunView, apply, number_runs
 from runstream_server.queries import run_views
 
@@ -33,21 +34,25 @@ def fold_runs(conn: Connection, until: int, run_id: str | None = None) -> dict[s
     asks at each step: the cost is the run's events, not the log's); its number is
     the one the live view derives, from the same key."""
     views: dict[str, RunView] = {}
-    streams = None if run_id is None else (run_stream(run_id), review_stream(run_id))
+    streams = None if run_id is None else run_streams(run_id)
     after = 0
     while after < until:
         page = read_events(conn, after, limit=PAGE, until=until, streams=streams)
         if not page:
             break
         for event in page:
-            run_id = run_id_of(event.stream)
-            payload = event.payload() if run_id else None
-            if run_id is None or payload is None:
+            about = run_id_of(event.stream)
+            payload = event.payload() if about else None
+            if about is None or payload is None:
                 continue  # not about a run, or a type this server does not know
-            view = apply(views.get(run_id), event, payload)
+            view = apply(views.get(about), event, payload)
             if view is not None:
-                views[run_id] = view
+                views[about] = view
         after = page[-1].position
+    ids = experiment_ids(conn)
+    for view in views.values():
+        if not view.experiment_id:  # as the runs view resolves it
+            view.experiment_id = ids.get(view.project, "")
     if run_id is None:
         number_runs(views.values())
     else:

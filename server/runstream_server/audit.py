@@ -21,8 +21,7 @@ from runstream.events import (
     RunSubmitted,
     TagsDeleted,
     TagsSet,
-    review_stream,
-    run_stream,
+    run_streams,
 )
 from runstream_server.eventstore import StoredEvent, read_events
 
@@ -91,6 +90,6 @@ def _pairs(pairs: dict[str, str], most: int = 4) -> str:
 def run_events(conn: Connection, run_id: str, after: int = 0,
                limit: int = 10_000) -> list[AuditEntry]:
     events = read_events(conn, after, limit=limit,
-                         streams=[run_stream(run_id), review_stream(run_id)])
+                         streams=list(run_streams(run_id)))
     return [AuditEntry(e.position, e.stream, e.seq, e.type, e.v, e.ts, e.recorded,
                        summarize(e.payload(), e)) for e in events]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from runstream.events import RunSubmitted, run_id_of
+from runstream.events import RunSubmitted, run_id_of, run_streams
 from runstream_server.eventstore import StoredEvent
 from runstream_server.projections.runs import RunView
 from runstream_server.queries import NumberKey, renumbered_runs, run_views
@@ -82,7 +82,7 @@ def topic_filter(topic: str) -> TopicFilter | None:
         return TopicFilter(None, frozenset({"model.version_created"}))
     kind, _, name = topic.partition("/")
     if name and kind == "run":
-        return TopicFilter((f"run/{name}", f"review/{name}"), None)
+        return TopicFilter(run_streams(name), None)
     if name and kind == "log":
         return TopicFilter((f"run/{name}",), frozenset({"log.lines"}))
     if name and kind == "model":
@@ -92,7 +92,7 @@ def topic_filter(topic: str) -> TopicFilter | None:
 
 
 def touched_runs(events: Iterable[StoredEvent]) -> set[str]:
-    """The runs whose views these events may change (``run/`` and ``review/`` streams)."""
+    """The runs whose views these events may change (their ``run_streams``)."""
     return {rid for e in events if (rid := run_id_of(e.stream))}
 
 

@@ -8,7 +8,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, inspect, select, text
 
-from runstream.events import Envelope, RunArchived, RunRestored, new_event, review_stream
+from runstream.events import (
+    EXPERIMENTS_STREAM,
+    Envelope,
+    ExperimentCreated,
+    ExperimentRenamed,
+    ExperimentTagsSet,
+    RunArchived,
+    RunRestored,
+    new_event,
+    review_stream,
+)
 from runstream_server import queries
 from runstream_server.database import metadata
 from runstream_server.eventstore import append
@@ -23,22 +33,35 @@ names = st.sampled_from(["Accuracy", "loss", "Precision", "note"])
 @st.composite
 def histories(draw: st.DrawFn) -> list[list[Envelope]]:
     """Several runs' streams interleaved into batches, as a server would receive them."""
-    writers = [RunWriter(f"{draw(st.sampled_from(['iris', 'mnist']))}_{i}")
-               for i in range(draw(st.integers(1, 4)))]
+    writers = [RunWriter(f"{project}_{i}", project) for i, project in enumerate(
+        draw(st.lists(st.sampled_from(["iris", "mnist"]), min_size=1, max_size=4)))]
     review_seq: dict[str, int] = {}
     events: list[Envelope] = []
+    experiments: list[Envelope] = []  # one stream: the MLflow API's experiments
+    projects = st.sampled_from(["iris", "mnist", "other"])
     for w in writers:
         w.submitted(args=(str(draw(st.integers(0, 9))),))
         w.started()
     for _ in range(draw(st.integers(0, 25))):
         w = draw(st.sampled_from(writers))
         kind = draw(st.sampled_from(["lines", "metrics", "artifact", "review", "complete",
-                                     "params", "tags", "untag", "rename"]))
+                                     "params", "tags", "untag", "rename", "experiment"]))
         keys = st.sampled_from(["reg", "seed", "note"])
         # Text a writer may log (NUL is refused at the call, by the event's schema).
         texts = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)),
                         max_size=6)
-        if kind == "params":
+        if kind == "experiment":
+            # Created for a project (before or after its runs, as partitions interleave),
+            # renamed to or from one, tagged; ids "1", "2", … by creation order.
+            change = draw(st.sampled_from(["create", "create", "rename", "tag"]))
+            payload: Any = (
+                ExperimentCreated(name=draw(projects)) if change == "create" else
+                ExperimentRenamed(experiment_id=draw(st.sampled_from(["0", "1", "2"])),
+                                  name=draw(projects)) if change == "rename" else
+                ExperimentTagsSet(experiment_id=draw(st.sampled_from(["0", "1", "2"])),
+                                  tags={"team": draw(texts)}))
+            experiments.append(new_event(EXPERIMENTS_STREAM, len(experiments), payload))
+        elif kind == "params":
             w.params(**draw(st.dictionaries(keys, texts, min_size=1, max_size=2)))
         elif kind == "tags":
             w.tags(**draw(st.dictionaries(keys, texts, min_size=1, max_size=2)))
@@ -62,6 +85,7 @@ def histories(draw: st.DrawFn) -> list[list[Envelope]]:
             events.append(new_event(review_stream(w.run_id), seq, payload))
     for w in writers:
         events.extend(w.events)
+    events.extend(experiments)
     # Keep each stream in order but interleave streams, then cut into batches.
     order = draw(st.permutations(range(len(events))))
     by_stream: dict[str, list[Envelope]] = {}

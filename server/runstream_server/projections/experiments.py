@@ -1,12 +1,19 @@
-"""The experiments view: one row per experiment, folded from the ``experiments`` stream
-and from the projects runs name.
+"""The experiments view: one row per experiment, folded from the ``experiments`` stream.
 
-An experiment is a runstream project. Rows are made by ``experiment.created`` and by
-the first ``run.submitted`` naming a project no experiment has; ids are "1", "2", … in
-the order experiments first appear in the log (so a replay gives the same ids), and
-"0" is the default experiment, "Default", which always exists (its row is made when
-something first changes it). This projection must run before the runs projection in
-each batch: the runs view reads the id of a run's experiment from here.
+An experiment is a runstream project: a run belongs to the experiment its project
+names (``run.submitted``'s ``experiment_id``, when its writer chose one, wins). Ids are
+"1", "2", … in the order of the ``experiment.created`` events of the one stream
+``experiments`` (a total order: a replay from Kafka, whatever the interleaving of
+partitions, gives the same ids); "0" is the default experiment, "Default", which
+always exists (its row is made when something first changes it). The MLflow API
+creates the experiment of a project that has none when it first needs its id.
+
+A run and the creation of its project's experiment live on different streams, so
+their order may differ between replays; the views come out the same either way: a
+run folded first gets its experiment's id when the experiment is created (or renamed
+to its project's name), and a run folded after reads it. Former names keep pointing
+at their experiment, so that a rename does not make the next run of the project
+depend on the order either. This projection runs before the runs projection.
 """
 
 from __future__ import annotations
@@ -36,13 +43,13 @@ from runstream.events import (
     ExperimentRestored,
     ExperimentTagsDeleted,
     ExperimentTagsSet,
-    RunSubmitted,
 )
 from runstream_server.database import metadata
 from runstream_server.projections.base import Applied
+from runstream_server.projections.runs import runs_table
 
 __all__ = ["DEFAULT_ID", "DEFAULT_NAME", "Experiment", "ExperimentsProjection",
-           "default_experiment", "experiment_id_for", "experiments_table"]
+           "default_experiment", "experiment_ids", "experiments_table"]
 
 DEFAULT_ID = "0"
 DEFAULT_NAME = "Default"
@@ -53,6 +60,7 @@ experiments_table = Table(
     Column("experiment_id", String(40), primary_key=True),
     Column("ordinal", BigInteger, nullable=False, unique=True),  # int(experiment_id)
     Column("name", String(500), nullable=False, unique=True),
+    Column("former_names", JSON, nullable=False),  # names it had before renames
     Column("artifact_location", String(2000), nullable=False),
     Column("lifecycle_stage", String(20), nullable=False),  # active | deleted
     Column("tags", JSON, nullable=False),
@@ -78,14 +86,17 @@ def default_experiment() -> Experiment:
     return Experiment(experiment_id=DEFAULT_ID, name=DEFAULT_NAME)
 
 
-def experiment_id_for(conn: Connection, name: str) -> str:
-    """The id of the experiment named ``name`` (the default one's for "Default"); "0"
-    when there is none, which cannot happen for a project of a stored run."""
-    if name == DEFAULT_NAME:
-        return DEFAULT_ID
-    found = conn.execute(select(experiments_table.c.experiment_id)
-                         .where(experiments_table.c.name == name)).scalar()
-    return str(found) if found is not None else DEFAULT_ID
+def experiment_ids(conn: Connection) -> dict[str, str]:
+    """name → experiment id, for current names and then former ones (a current name
+    wins); "Default" → "0". Experiments are few: read them all."""
+    rows = conn.execute(select(experiments_table.c.experiment_id, experiments_table.c.name,
+                               experiments_table.c.former_names)).all()
+    found = {DEFAULT_NAME: DEFAULT_ID}
+    for row in rows:
+        for former in row.former_names:
+            found.setdefault(former, row.experiment_id)
+    found.update({row.name: row.experiment_id for row in rows})
+    return found
 
 
 class ExperimentsProjection:
@@ -98,10 +109,9 @@ class ExperimentsProjection:
         for item in batch:
             p, ts, position = item.payload, item.event.ts, item.event.position
             if isinstance(p, ExperimentCreated):
-                self._make(conn, p.name, p.artifact_location, p.tags, ts, position)
-            elif isinstance(p, RunSubmitted):
-                if not p.experiment_id:
-                    self._make(conn, p.project, "", {}, ts, position)
+                made = self._make(conn, p.name, p.artifact_location, p.tags, ts, position)
+                if made is not None:
+                    _adopt(conn, made, p.name)
             elif isinstance(p, ExperimentRenamed | ExperimentDeleted | ExperimentRestored
                             | ExperimentTagsSet | ExperimentTagsDeleted):
                 row = self._row(conn, p.experiment_id, ts, position)
@@ -114,6 +124,7 @@ class ExperimentsProjection:
                     if taken is not None:
                         continue  # a name is unique: the first holder keeps it
                     values["name"] = p.name
+                    values["former_names"] = [*row.former_names, row.name]
                 elif isinstance(p, ExperimentDeleted):
                     values["lifecycle_stage"] = "deleted"
                 elif isinstance(p, ExperimentRestored):
@@ -124,20 +135,25 @@ class ExperimentsProjection:
                     values["tags"] = {k: v for k, v in row.tags.items() if k not in p.keys}
                 conn.execute(update(experiments_table).where(t.experiment_id == p.experiment_id)
                              .values(**values))
+                if isinstance(p, ExperimentRenamed):
+                    _adopt(conn, p.experiment_id, p.name)
 
     @staticmethod
     def _make(conn: Connection, name: str, artifact_location: str, tags: dict[str, str],
-              ts: float, position: int) -> None:
+              ts: float, position: int) -> str | None:
+        """The new experiment's id; None when the name is taken (the first creation of
+        a name wins)."""
         t = experiments_table.c
         if name == DEFAULT_NAME or conn.execute(
                 select(t.experiment_id).where(t.name == name)).first() is not None:
-            return  # the first creation of a name wins
+            return None
         top = conn.execute(select(func.max(t.ordinal))).scalar()
         ordinal = max(int(top or 0), 0) + 1
         conn.execute(insert(experiments_table).values(
-            experiment_id=str(ordinal), ordinal=ordinal, name=name,
+            experiment_id=str(ordinal), ordinal=ordinal, name=name, former_names=[],
             artifact_location=artifact_location, lifecycle_stage="active", tags=dict(tags),
             created=ts, updated=ts, position=position))
+        return str(ordinal)
 
     @staticmethod
     def _row(conn: Connection, experiment_id: str, ts: float, position: int) -> Any:
@@ -146,8 +162,17 @@ class ExperimentsProjection:
         row = conn.execute(query).first()
         if row is None and experiment_id == DEFAULT_ID:
             conn.execute(insert(experiments_table).values(
-                experiment_id=DEFAULT_ID, ordinal=0, name=DEFAULT_NAME, artifact_location="",
+                experiment_id=DEFAULT_ID, ordinal=0, name=DEFAULT_NAME, former_names=[],
+                artifact_location="",
                 lifecycle_stage="active", tags={}, created=0.0, updated=ts,
                 position=position))
             row = conn.execute(query).first()
         return row
+
+
+def _adopt(conn: Connection, experiment_id: str, name: str) -> None:
+    """Runs of project ``name`` folded before their experiment existed belong to it now
+    (the runs view reads the id at fold time; this is the other order)."""
+    r = runs_table.c
+    conn.execute(update(runs_table).where(r.project == name, r.experiment_id == "")
+                 .values(experiment_id=experiment_id))

@@ -52,7 +52,6 @@ from runstream.events import (
 from runstream_server.database import among, metadata
 from runstream_server.eventstore import StoredEvent
 from runstream_server.projections.base import Applied
-from runstream_server.projections.experiments import experiment_id_for
 
 __all__ = ["RunState", "RunView", "RunsProjection", "apply", "number_key", "number_runs",
            "numbering", "runs_table"]
@@ -101,7 +100,7 @@ class RunView(msgspec.Struct, kw_only=True):
     run_id: str
     project: str
     # The experiment (``projections.experiments``): the one named ``project``, unless its
-    # writer chose one by id (the MLflow API).
+    # writer chose one by id (the MLflow API); "" while no experiment names the project.
     experiment_id: str = ""
     number: int = 0  # derived at read time: see ``numbering``
     status: RunState = "submitted"
@@ -247,6 +246,8 @@ class RunsProjection:
     tables: ClassVar[tuple[Table, ...]] = (runs_table,)
 
     def handle(self, conn: Connection, batch: Sequence[Applied]) -> None:
+        from runstream_server.projections.experiments import experiment_ids
+
         keys = {rid for item in batch if (rid := run_id_of(item.event.stream))}
         if not keys:
             return
@@ -262,9 +263,11 @@ class RunsProjection:
         changed = {k: v for k, v in views.items() if v is not None and v is not loaded.get(k)}
         if not changed:
             return
-        for view in changed.values():
-            if not view.experiment_id:  # just submitted: its project's experiment
-                view.experiment_id = experiment_id_for(conn, view.project)
+        if any(not v.experiment_id for v in changed.values()):
+            ids = experiment_ids(conn)
+            for view in changed.values():
+                if not view.experiment_id:  # its project's experiment, once there is one
+                    view.experiment_id = ids.get(view.project, "")
         conn.execute(delete(runs_table).where(among(runs_table.c.run_id, list(changed))))
         rows = [msgspec.structs.asdict(v) for v in changed.values()]
         for row in rows:
