@@ -89,7 +89,8 @@ def guard_middleware(settings: Settings) -> Any:
     served. With a token and no ``allowed_hosts`` any Host is served (such a page has
     no token). Origin: a write or websocket from a page must come from the server's
     own origin or one in ``allowed_origins``; clients that are not browsers send no
-    Origin. A write's body must not be one a form could send (CSRF without Origin).
+    Origin. A POST's body must not be one a form could send (CSRF without Origin); other
+    writes cannot be sent cross-site without a CORS preflight, which is never granted.
     """
     hosts = {h.lower() for h in settings.allowed_hosts}
     if settings.host not in ("", "0.0.0.0", "::"):
@@ -118,7 +119,9 @@ def guard_middleware(settings: Settings) -> Any:
                 raise problem(403, f"a page at {origin} may not write to this server or "
                                    "open its live feed (cross-site request). To allow that "
                                    "site, add its origin to RUNSTREAM_ALLOWED_ORIGINS.")
-        if request.method in WRITES and request.content_type in SIMPLE_TYPES \
+        # Only a POST can come from a form (or a no-cors fetch) without a preflight; a PUT
+        # (MLflow's artifact upload, typed by file name: text/plain) cannot.
+        if request.method == "POST" and request.content_type in SIMPLE_TYPES \
                 and "Content-Type" in request.headers:
             raise problem(415, f"{request.method} {request.path} does not accept "
                                f"{request.content_type} (a body any web form can send): "

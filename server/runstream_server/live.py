@@ -24,7 +24,19 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from runstream.events import RunSubmitted, run_id_of, run_streams
+from runstream.events import (
+    ModelAliasSet,
+    ModelVersionChanged,
+    ModelVersionCreated,
+    RegisteredModelChanged,
+    RegistryTagsDeleted,
+    RegistryTagsSet,
+    RunSubmitted,
+    model_stream,
+    registry_stream,
+    run_id_of,
+    run_streams,
+)
 from runstream_server.eventstore import StoredEvent
 from runstream_server.projections.runs import RunView
 from runstream_server.queries import NumberKey, renumbered_runs, run_views
@@ -42,6 +54,11 @@ __all__ = ["JOB_TYPES", "MAX_TOPICS", "Hub", "Subscriber", "ViewBacklog", "ViewB
            "topic_filter", "touched_runs", "view_reader"]
 
 log = logging.getLogger(__name__)
+
+# What changes the model registry: versions, and what is said of models and versions.
+REGISTRY_TYPES = frozenset(t.TYPE for t in (
+    ModelVersionCreated, ModelVersionChanged, ModelAliasSet, RegisteredModelChanged,
+    RegistryTagsSet, RegistryTagsDeleted))
 
 # What the jobs panel needs to follow every run's life, without the bulk data.
 JOB_TYPES = frozenset({
@@ -70,7 +87,8 @@ class TopicFilter:
 def topic_filter(topic: str) -> TopicFilter | None:
     """``jobs`` (every run's life cycle), ``all``, ``run/<id>`` (a run's events,
     with what the server recorded about it), ``log/<id>`` (a run's printed lines),
-    ``model/<name>``, ``models`` (every model version created); None for ``runs``
+    ``model/<name>`` (its versions and registry changes), ``models`` (every change to
+    the registry); None for ``runs``
     (run views, not events). Raises ValueError for anything else."""
     if topic == RUNS:
         return None
@@ -79,14 +97,14 @@ def topic_filter(topic: str) -> TopicFilter | None:
     if topic == "all":
         return TopicFilter(None, None)
     if topic == "models":
-        return TopicFilter(None, frozenset({"model.version_created"}))
+        return TopicFilter(None, REGISTRY_TYPES)
     kind, _, name = topic.partition("/")
     if name and kind == "run":
         return TopicFilter(run_streams(name), None)
     if name and kind == "log":
         return TopicFilter((f"run/{name}",), frozenset({"log.lines"}))
     if name and kind == "model":
-        return TopicFilter((f"model/{name}",), None)
+        return TopicFilter((model_stream(name), registry_stream(name)), None)
     raise ValueError(f"unknown topic {topic!r}: use runs, jobs, all, models, run/<run id>, "
                      "log/<run id> or model/<name>")
 

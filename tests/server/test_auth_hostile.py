@@ -81,6 +81,15 @@ async def test_another_sites_page_cannot_post_csrf(
     listed = await (await client.get("/api/runs", params={"archived": "include"})).json()
     assert [(r["run_id"], r["archived"]) for r in listed["runs"]] == [("iris_1", False)]
 
+    # A PUT needs a CORS preflight from a page (never granted): no form can send one, so
+    # its body type is free (MLflow uploads an artifact typed by its name: text/plain).
+    put = await client.put("/api/2.0/mlflow-artifacts/artifacts/0/nope/artifacts/a.txt",
+                           data=b"x", headers={"Content-Type": "text/plain"})
+    assert put.status != 415
+    put = await client.put("/api/2.0/mlflow-artifacts/artifacts/0/nope/artifacts/a.txt",
+                           data=b"x", headers={**evil, "Content-Type": "text/plain"})
+    assert put.status == 403
+
     # The web UI's own page (same origin) and clients that send no Origin still write.
     own = f"http://{client.server.host}:{client.server.port}"
     mine = await client.post("/api/runs/iris_1/archive", json={}, headers={"Origin": own})
