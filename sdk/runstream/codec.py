@@ -38,8 +38,9 @@ LIMITS = {"id": 64, "stream": 300, "run id": 200, "type": 100, "v": (1 << 31) - 
 # Text fields of payloads that the views keep in columns: field -> longest value (None:
 # no length limit, but no NUL either). Lists of strings are checked item by item.
 TEXT_LIMITS: dict[str, dict[str, int | None]] = {
-    "run.submitted": {"project": 200, "script": 500, "target": 100, "user": 200,
-                      "snapshot": 64, "host": 200, "args": None, "name": 250},
+    "run.submitted": {"project": 500, "script": 500, "target": 100, "user": 200,
+                      "snapshot": 64, "host": 200, "args": None, "name": 250,
+                      "experiment_id": 40},
     "run.started": {"host": 200},
     "run.completed": {"reason": None},
     "run.lost": {"run_id": 200, "reason": None},

@@ -486,13 +486,13 @@ class ModelVersionCreated(Payload, frozen=True):
         _check_int64("size", self.size)
 
 
-# -- experiments (stream ``experiments``), written by the server for the MLflow API ------
+# -- experiments (stream ``experiments/all``), written by the server for the MLflow API --
 #
-# An experiment is a runstream project: a run's ``project`` names its experiment, and
-# the experiments view makes one for every project first named by a ``run.submitted``.
+# An experiment is a runstream project: a run's ``project`` names its experiment (the
+# MLflow API writes ``experiment.created`` for a project when it first needs its id).
 # Ids are "0" (the default experiment, "Default", always there), then "1", "2", … in
-# the order experiments first appear in the log, assigned by the view: replay gives the
-# same ids. All experiment events share one stream, so their order is total.
+# the order of the ``experiment.created`` events, assigned by the view. All experiment
+# events share one stream, so their order is total and a replay gives the same ids.
 
 MAX_EXPERIMENT_NAME_CHARS = 500
 
@@ -503,7 +503,7 @@ class ExperimentCreated(Payload, frozen=True):
 
     TYPE: ClassVar[str] = "experiment.created"
     WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
-    STREAM: ClassVar[str] = "experiments"
+    STREAM: ClassVar[str] = "experiments/all"
     FIELDS: ClassVar[dict[str, str]] = {
         "name": f"its name (up to {MAX_EXPERIMENT_NAME_CHARS} characters), unique",
         "artifact_location": "where its runs' artifacts go, as the creator asked; empty: "
@@ -525,7 +525,7 @@ class ExperimentRenamed(Payload, frozen=True):
 
     TYPE: ClassVar[str] = "experiment.renamed"
     WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
-    STREAM: ClassVar[str] = "experiments"
+    STREAM: ClassVar[str] = "experiments/all"
     FIELDS: ClassVar[dict[str, str]] = {"experiment_id": "the experiment",
                                         "name": "its new name, unique"}
     experiment_id: str
@@ -540,7 +540,7 @@ class ExperimentDeleted(Payload, frozen=True):
 
     TYPE: ClassVar[str] = "experiment.deleted"
     WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
-    STREAM: ClassVar[str] = "experiments"
+    STREAM: ClassVar[str] = "experiments/all"
     FIELDS: ClassVar[dict[str, str]] = {"experiment_id": "the experiment"}
     experiment_id: str
 
@@ -550,7 +550,7 @@ class ExperimentRestored(Payload, frozen=True):
 
     TYPE: ClassVar[str] = "experiment.restored"
     WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
-    STREAM: ClassVar[str] = "experiments"
+    STREAM: ClassVar[str] = "experiments/all"
     FIELDS: ClassVar[dict[str, str]] = {"experiment_id": "the experiment"}
     experiment_id: str
 
@@ -560,7 +560,7 @@ class ExperimentTagsSet(Payload, frozen=True):
 
     TYPE: ClassVar[str] = "experiment.tags_set"
     WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
-    STREAM: ClassVar[str] = "experiments"
+    STREAM: ClassVar[str] = "experiments/all"
     FIELDS: ClassVar[dict[str, str]] = {"experiment_id": "the experiment",
                                         "tags": "key → value"}
     experiment_id: str
@@ -575,7 +575,7 @@ class ExperimentTagsDeleted(Payload, frozen=True):
 
     TYPE: ClassVar[str] = "experiment.tags_deleted"
     WRITERS: ClassVar[tuple[str, ...]] = (SERVER,)
-    STREAM: ClassVar[str] = "experiments"
+    STREAM: ClassVar[str] = "experiments/all"
     FIELDS: ClassVar[dict[str, str]] = {"experiment_id": "the experiment",
                                         "keys": "the tags' keys"}
     experiment_id: str
@@ -822,7 +822,7 @@ def mlflow_stream(run_id: str) -> str:
     return f"mlflow/{run_id}"
 
 
-EXPERIMENTS_STREAM = "experiments"
+EXPERIMENTS_STREAM = "experiments/all"
 
 
 def logged_model_stream(model_id: str) -> str:

@@ -6,7 +6,8 @@ import difflib
 import struct
 import sys
 from array import array
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import msgspec
@@ -16,25 +17,59 @@ from runstream.events import run_id_of
 from runstream_server.database import among
 from runstream_server.eventstore import events_table
 from runstream_server.projections.artifacts import artifacts_table, model_versions
+from runstream_server.projections.experiments import (
+    DEFAULT_ID,
+    DEFAULT_NAME,
+    Experiment,
+    default_experiment,
+    experiments_table,
+)
 from runstream_server.projections.logs import chunk_decoder, log_chunks
 from runstream_server.projections.metrics import metric_chunks, metric_values, value_decoder
 from runstream_server.projections.runs import RunView, numbering, runs_table
-from runstream_server.search import parse_filter, parse_order_list
-from runstream_server.search_sql import compile_filter, compile_order_by
+from runstream_server.search import (
+    Comparison,
+    like,
+    parse_experiment_filter,
+    parse_experiment_order_by,
+    parse_filter,
+    parse_order_list,
+)
+from runstream_server.search_sql import (
+    compile_filter,
+    compile_order_by,
+    decode_page_token,
+    encode_page_token,
+    search_runs,
+)
 
 __all__ = [
     "Artifact",
+    "History",
+    "LatestMetric",
     "LogLine",
+    "MlflowRun",
     "ModelSummary",
     "ModelVersion",
     "RunList",
     "Series",
+    "experiment",
+    "experiment_list",
+    "experiment_named",
     "get_run",
+    "latest_metrics",
     "list_runs",
+    "metric_history",
+    "mlflow_run",
+    "mlflow_runs",
+    "mlflow_search_runs",
     "nearest_runs",
     "renumbered_runs",
+    "run_state",
+    "run_view",
     "run_views",
     "run_views_after",
+    "search_experiments",
     "submitted_after",
 ]
 
@@ -391,3 +426,234 @@ def submitted_after(conn: Connection, after: int) -> list[NumberKey]:
         return []
     rows = conn.execute(select(t.project, t.submitted, t.run_id).where(among(t.run_id, ids)))
     return [(r.project, r.submitted or 0.0, r.run_id) for r in rows]
+
+
+# -- the MLflow API's reads ------------------------------------------------------------
+
+
+class LatestMetric(msgspec.Struct):
+    """A metric's latest point as MLflow defines it: the highest step, then the latest
+    time (then the one logged last)."""
+
+    key: str
+    value: float
+    time: float  # seconds since the epoch
+    step: int
+
+
+class MlflowRun(msgspec.Struct):
+    """What an MLflow answer says of a run: its view (not numbered), whether its
+    experiment is deleted (its runs then count as deleted), its latest metrics."""
+
+    view: RunView
+    experiment_deleted: bool
+    metrics: list[LatestMetric]
+
+
+def deleted_experiment_ids(conn: Connection) -> set[str]:
+    e = experiments_table.c
+    return set(conn.execute(select(e.experiment_id)
+                            .where(e.lifecycle_stage == "deleted")).scalars())
+
+
+def run_view(conn: Connection, run_id: str) -> RunView | None:
+    """One run's view by its key, not numbered: what the MLflow API checks before a write."""
+    row = conn.execute(select(runs_table).where(runs_table.c.run_id == run_id)).first()
+    return None if row is None else _view(row)
+
+
+def run_state(conn: Connection, run_id: str) -> tuple[RunView, bool] | None:
+    """A run's view (not numbered) and whether its experiment is deleted."""
+    view = run_view(conn, run_id)
+    if view is None:
+        return None
+    e = experiments_table.c
+    stage = conn.execute(select(e.lifecycle_stage)
+                         .where(e.experiment_id == view.experiment_id)).scalar()
+    return view, stage == "deleted"
+
+
+def latest_metrics(conn: Connection, run_ids: Collection[str]) -> dict[str, list[LatestMetric]]:
+    """Each run's numeric metrics at their latest point (MLflow's ``run.data.metrics``),
+    read from the chunks that hold each metric's highest step only."""
+    if not run_ids:
+        return {}
+    c = metric_chunks.c
+    top = (select(c.run_id, c.name, func.max(c.last_step).label("top"))
+           .where(among(c.run_id, run_ids)).group_by(c.run_id, c.name).subquery("top"))
+    rows = conn.execute(
+        select(c.run_id, c.name, c.steps, c.times, c.vals)
+        .join_from(metric_chunks, top, and_(top.c.run_id == c.run_id, top.c.name == c.name,
+                                           top.c.top == c.last_step))
+        .order_by(c.id)).all()
+    best: dict[tuple[str, str], LatestMetric] = {}
+    for row in rows:
+        steps, times, values = array("q"), array("d"), array("d")
+        steps.frombytes(row.steps)
+        times.frombytes(row.times)
+        values.frombytes(row.vals)
+        high, key = max(steps), (row.run_id, row.name)
+        # The chunk's last point is nearly always its highest step: look there first.
+        at = [len(steps) - 1] if steps[-1] == high and times[-1] == max(times) else [
+            i for i, step in enumerate(steps) if step == high]
+        for i in at:
+            seen = best.get(key)
+            if seen is None or (high, times[i]) >= (seen.step, seen.time):
+                best[key] = LatestMetric(row.name, values[i], times[i], high)
+    found: dict[str, list[LatestMetric]] = {}
+    for (run_id, _), metric in sorted(best.items()):
+        found.setdefault(run_id, []).append(metric)
+    return found
+
+
+def mlflow_runs(conn: Connection, views: list[RunView]) -> list[MlflowRun]:
+    """``views`` with what MLflow's answers add: experiment deletion, latest metrics."""
+    deleted = deleted_experiment_ids(conn) if views else set()
+    metrics = latest_metrics(conn, [v.run_id for v in views])
+    return [MlflowRun(v, v.experiment_id in deleted, metrics.get(v.run_id, [])) for v in views]
+
+
+def mlflow_run(conn: Connection, run_id: str) -> MlflowRun | None:
+    view = run_view(conn, run_id)
+    return None if view is None else mlflow_runs(conn, [view])[0]
+
+
+def mlflow_search_runs(
+    conn: Connection, experiment_ids: Sequence[str], filter: str, order_by: Sequence[str],
+    archived: Archived, max_results: int, page_token: str | None,
+) -> tuple[list[MlflowRun], str | None]:
+    """MLflow's ``runs/search``: a page of the runs of ``experiment_ids`` (a run of a
+    deleted experiment counts as deleted), and the next page's token."""
+    views, token = search_runs(conn, filter, order_by, max_results, page_token,
+                               archived=archived, experiment_ids=experiment_ids,
+                               lifecycle=True)
+    return mlflow_runs(conn, views), token
+
+
+class History(msgspec.Struct):
+    """A page of a numeric metric's points, in the order they were logged."""
+
+    steps: list[int]
+    times: list[float]
+    values: list[float]
+    more: bool  # points follow this page
+
+
+def metric_history(conn: Connection, run_id: str, name: str, offset: int,
+                   limit: int) -> History:
+    """Points ``offset`` … ``offset+limit-1`` of a numeric series; only the chunks that
+    hold them are read (their sizes tell which)."""
+    c = metric_chunks.c
+    sizes = conn.execute(select(c.id, c.n).where(c.run_id == run_id, c.name == name)
+                         .order_by(c.id)).all()
+    wanted, start, first_at = [], 0, None
+    end = offset + limit
+    for chunk_id, n in sizes:
+        if start + n > offset and start < end:
+            wanted.append(chunk_id)
+            if first_at is None:
+                first_at = start
+        start += n
+    total = start
+    if not wanted:
+        return History([], [], [], False)
+    steps, times, values = array("q"), array("d"), array("d")
+    for row in conn.execute(select(c.steps, c.times, c.vals).where(among(c.id, wanted))
+                            .order_by(c.id)):
+        steps.frombytes(row.steps)
+        times.frombytes(row.times)
+        values.frombytes(row.vals)
+    lo = offset - (first_at or 0)
+    hi = lo + limit
+    return History(steps[lo:hi].tolist(), times[lo:hi].tolist(), values[lo:hi].tolist(),
+                   total > end)
+
+
+def experiment_list(conn: Connection) -> list[Experiment]:
+    """Every experiment, the default one ("0", "Default") included, by id."""
+    rows = conn.execute(select(experiments_table).order_by(experiments_table.c.ordinal)).all()
+    found = [_experiment(r) for r in rows]
+    if not any(e.experiment_id == DEFAULT_ID for e in found):
+        found.insert(0, default_experiment())
+    return found
+
+
+def experiment(conn: Connection, experiment_id: str) -> Experiment | None:
+    row = conn.execute(select(experiments_table)
+                       .where(experiments_table.c.experiment_id == experiment_id)).first()
+    if row is None:
+        return default_experiment() if experiment_id == DEFAULT_ID else None
+    return _experiment(row)
+
+
+def experiment_named(conn: Connection, name: str) -> Experiment | None:
+    """The experiment named ``name``, deleted ones too (a name stays taken)."""
+    row = conn.execute(select(experiments_table)
+                       .where(experiments_table.c.name == name)).first()
+    if row is not None:
+        return _experiment(row)
+    if name == DEFAULT_NAME:
+        found = experiment(conn, DEFAULT_ID)
+        return found if found is not None and found.name == DEFAULT_NAME else None
+    return None
+
+
+def _experiment(row: Any) -> Experiment:
+    return Experiment(experiment_id=row.experiment_id, name=row.name,
+                      artifact_location=row.artifact_location,
+                      lifecycle_stage=row.lifecycle_stage, tags=dict(row.tags or {}),
+                      created=row.created, updated=row.updated)
+
+
+def search_experiments(conn: Connection, filter: str, order_by: Sequence[str],
+                       stages: Collection[str], max_results: int, page_token: str | None,
+                       ) -> tuple[list[Experiment], str | None]:
+    """MLflow's ``experiments/search``: experiments are few, so they are matched and
+    ordered here rather than in SQL. Default order: newest first, then by id."""
+    comparisons = parse_experiment_filter(filter)
+    orderings = parse_experiment_order_by(list(order_by) or ["creation_time DESC",
+                                                             "experiment_id ASC"])
+    query = ("experiments", filter, list(order_by), sorted(stages))
+    offset = decode_page_token(page_token, *query) if page_token else 0
+    found = [e for e in experiment_list(conn)
+             if e.lifecycle_stage in stages and all(_matches(e, c) for c in comparisons)]
+    found.sort(key=lambda e: int(e.experiment_id))  # the tie-break: by id
+    for o in reversed(orderings):
+        found.sort(key=partial(_experiment_key, key=o.key), reverse=not o.ascending)
+    page = found[offset:offset + max_results]
+    more = len(found) > offset + max_results
+    return page, (encode_page_token(offset + max_results, *query) if more else None)
+
+
+def _experiment_key(e: Experiment, key: str) -> Any:
+    if key == "experiment_id":
+        return int(e.experiment_id)
+    if key == "name":
+        return e.name
+    return e.created if key == "creation_time" else e.updated
+
+
+def _experiment_attribute(e: Experiment, key: str) -> Any:
+    if key in ("creation_time", "last_update_time"):
+        return round((e.created if key == "creation_time" else e.updated) * 1000)
+    return e.name if key == "name" else e.experiment_id
+
+
+def _matches(e: Experiment, c: Comparison) -> bool:
+    have = e.tags.get(c.key) if c.kind == "tag" else _experiment_attribute(e, c.key)
+    if c.op == "IS NULL":
+        return have is None
+    if c.op == "IS NOT NULL":
+        return have is not None
+    if have is None:
+        return False
+    if c.op in ("IN", "NOT IN"):
+        inside = have in (c.value if isinstance(c.value, tuple) else ())
+        return inside if c.op == "IN" else not inside
+    if c.op in ("LIKE", "ILIKE"):
+        return like(str(have), str(c.value), ignore_case=c.op == "ILIKE")
+    value: Any = c.value
+    ops: dict[str, Any] = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b,
+                           "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+                           ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+    return bool(ops[c.op](have, value))

@@ -21,13 +21,15 @@ with a caret under it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from runstream_server.search_tokens import SearchError, Token, Value, column_of, describe, tokenize
 
-__all__ = ["ATTRIBUTES", "Comparison", "Kind", "Ordering", "SearchError", "parse_filter",
+__all__ = ["ATTRIBUTES", "EXPERIMENT_ATTRIBUTES", "Comparison", "Kind", "Ordering", "SearchError",
+           "like", "parse_experiment_filter", "parse_experiment_order_by", "parse_filter",
            "parse_order_by", "parse_order_list", "tokenize"]
 
 Kind = Literal["metric", "param", "tag", "attribute"]
@@ -48,13 +50,22 @@ ATTRIBUTES: dict[str, tuple[str, Literal["string", "number", "bool"]]] = {
     "user": ("user_id", "string"), "start_time": ("start_time", "number"),
     "created": ("start_time", "number"), "Created": ("start_time", "number"),
     "end_time": ("end_time", "number"), "project": ("project", "string"),
-    "experiment_id": ("project", "string"), "script": ("script", "string"),
+    "experiment_id": ("experiment_id", "string"), "script": ("script", "string"),
     "target": ("target", "string"), "host": ("host", "string"),
     "number": ("number", "number"), "archived": ("archived", "bool"),
+    # MLflow's: derived from the experiment and the run id (mlflow-artifacts:/<exp>/<run>/
+    # artifacts), and "deleted" for an archived run or a run of a deleted experiment.
+    "artifact_uri": ("artifact_uri", "string"), "lifecycle_stage": ("lifecycle_stage", "string"),
 }
-_UNSUPPORTED = {"artifact_uri": "runstream derives a run's artifact URI from its id; filter on "
-                                "attributes.run_id instead",
-                "lifecycle_stage": "use the archived attribute (attributes.archived = 'true')"}
+_UNSUPPORTED: dict[str, str] = {}
+
+# An experiment's attributes (MLflow's ``search_experiments``): name, id, times in ms.
+EXPERIMENT_ATTRIBUTES: dict[str, tuple[str, Literal["string", "number", "bool"]]] = {
+    "name": ("name", "string"), "experiment_id": ("experiment_id", "string"),
+    "creation_time": ("creation_time", "number"),
+    "last_update_time": ("last_update_time", "number"),
+}
+_EXPERIMENT_TAG_OPS = frozenset({"=", "!=", "LIKE", "ILIKE", "IS NULL", "IS NOT NULL"})
 
 _NUMERIC_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 _STRING_OPS = frozenset({"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"})
@@ -79,10 +90,14 @@ class Ordering:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    """Run filters; ``experiments=True``: experiment filters (tags and
+    ``EXPERIMENT_ATTRIBUTES`` only)."""
+
+    def __init__(self, text: str, *, experiments: bool = False) -> None:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.experiments = experiments
 
     @property
     def tok(self) -> Token:
@@ -138,7 +153,15 @@ class _Parser:
                     f"unknown kind `{tok.entity}` {column_of(self.text, tok.at)}: expected "
                     "metrics., params., tags. or attributes.", self.text, tok.at)
             kind, key = found, str(tok.value)
-        if kind == "attribute":
+        if self.experiments:
+            if kind not in ("attribute", "tag"):
+                raise SearchError(
+                    f"experiments have no {kind}s {column_of(self.text, tok.at)}: filter on "
+                    "tags. or the attributes name, experiment_id, creation_time, "
+                    "last_update_time", self.text, tok.at)
+            if kind == "attribute":
+                key = _attribute(key, self.text, tok.at, EXPERIMENT_ATTRIBUTES)
+        elif kind == "attribute":
             key = _attribute(key, self.text, tok.at)
         return kind, key, tok
 
@@ -200,7 +223,8 @@ class _Parser:
 
     def check(self, kind: Kind, key: str, op: str, value: Value | tuple[Value, ...] | None,
               at: Token, ident: Token) -> None:
-        allowed, wants = _rules(kind, key, op)
+        allowed, wants = (_experiment_rules(kind, key) if self.experiments
+                          else _rules(kind, key, op))
         if op not in allowed:
             shown = ", ".join(sorted(allowed))
             raise SearchError(f"{op} cannot compare {ident.text} {column_of(self.text, at.at)}: "
@@ -241,13 +265,25 @@ def _rules(kind: Kind, key: str, op: str = "") -> tuple[frozenset[str], str]:
     return _STRING_OPS, "string"
 
 
-def _attribute(name: str, text: str, at: int) -> str:
-    if name in _UNSUPPORTED:
+def _experiment_rules(kind: Kind, key: str) -> tuple[frozenset[str], str]:
+    if kind == "tag":
+        return _EXPERIMENT_TAG_OPS, "string"
+    if EXPERIMENT_ATTRIBUTES[key][1] == "number":
+        return _NUMERIC_OPS, "number"
+    if key == "experiment_id":
+        return _STRING_OPS, "string"
+    return _STRING_OPS - {"IN", "NOT IN"}, "string"
+
+
+def _attribute(name: str, text: str, at: int,
+               table: dict[str, tuple[str, Literal["string", "number", "bool"]]] = ATTRIBUTES,
+               ) -> str:
+    if table is ATTRIBUTES and name in _UNSUPPORTED:
         raise SearchError(f"attribute {name} is not supported {column_of(text, at)}: "
                           f"{_UNSUPPORTED[name]}", text, at)
-    found = ATTRIBUTES.get(name) or ATTRIBUTES.get(name.lower())
+    found = table.get(name) or table.get(name.lower())
     if found is None:
-        known = ", ".join(sorted({canon for canon, _ in ATTRIBUTES.values()}))
+        known = ", ".join(sorted({canon for canon, _ in table.values()}))
         raise SearchError(f"unknown attribute `{name}` {column_of(text, at)}: expected one of "
                           f"{known}", text, at)
     return found[0]
@@ -258,11 +294,35 @@ def parse_filter(text: str) -> list[Comparison]:
     return _Parser(text).filter()
 
 
-def parse_order_by(clauses: Sequence[str]) -> list[Ordering]:
+def parse_experiment_filter(text: str) -> list[Comparison]:
+    """The ANDed comparisons of an MLflow experiment filter (``name LIKE 'iris%' and
+    tags.team = 'ml'``; attributes name, experiment_id, creation_time, last_update_time)."""
+    return _Parser(text, experiments=True).filter()
+
+
+def parse_experiment_order_by(clauses: Sequence[str]) -> list[Ordering]:
+    """``search_experiments``' ``order_by``: attributes only (``creation_time DESC``)."""
+    found = parse_order_by(clauses, experiments=True)
+    for o in found:
+        if o.kind != "attribute":
+            raise SearchError(f"experiments are ordered by an attribute (name, experiment_id, "
+                              f"creation_time, last_update_time), not by {o.kind} {o.key!r}")
+    return found
+
+
+def like(text: str, pattern: str, *, ignore_case: bool = False) -> bool:
+    """SQL's LIKE in Python: ``%`` any run of characters, ``_`` one character."""
+    regex = "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch)
+                    for ch in pattern)
+    return re.fullmatch(regex, text, re.DOTALL | (re.IGNORECASE if ignore_case else 0)) \
+        is not None
+
+
+def parse_order_by(clauses: Sequence[str], *, experiments: bool = False) -> list[Ordering]:
     """MLflow's ``order_by``: each ``"<ident> [ASC|DESC]"`` (ascending by default)."""
     found = []
     for clause in clauses:
-        p = _Parser(clause)
+        p = _Parser(clause, experiments=experiments)
         if p.at_end():
             raise SearchError("empty order_by clause: write e.g. metrics.loss DESC")
         found.append(p.ordering())

@@ -31,11 +31,13 @@ from sqlalchemy import (
     func,
     literal,
     not_,
+    or_,
     select,
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from runstream_server.projections.experiments import experiments_table
 from runstream_server.projections.runs import RunView, numbering, runs_table
 from runstream_server.search import (
     ORDERING_OPS,
@@ -46,7 +48,8 @@ from runstream_server.search import (
     parse_order_by,
 )
 
-__all__ = ["compile_filter", "compile_order_by", "search_runs"]
+__all__ = ["RUN_NAME_TAG", "compile_filter", "compile_order_by", "decode_page_token",
+           "deleted_experiments", "encode_page_token", "search_runs"]
 
 Archived = Literal["hide", "only", "include"]
 
@@ -59,6 +62,13 @@ _FIELDS = frozenset(RunView.__struct_fields__)
 # JSON's number grammar (RFC 8259), what SQLite's json_valid accepts as a number.
 JSON_NUMBER = r"^-?(0|[1-9][0-9]*)([.][0-9]+)?([eE][-+]?[0-9]+)?$"
 MAX_RESULTS = 50_000
+RUN_NAME_TAG = "mlflow.runName"
+
+
+def deleted_experiments() -> Any:
+    """The ids of the deleted experiments, a subquery: their runs count as deleted."""
+    e = experiments_table.c
+    return select(e.experiment_id).where(e.lifecycle_stage == "deleted").scalar_subquery()
 
 
 class _Columns:
@@ -100,11 +110,18 @@ class _Columns:
 
     def attribute(self, key: str) -> Any:
         t = self.t
+        if key == "artifact_uri":  # as convert.artifact_uri derives it
+            return (literal("mlflow-artifacts:/", String) + t.experiment_id + "/" + t.run_id
+                    + "/artifacts")
+        if key == "lifecycle_stage":
+            return case((or_(t.archived.is_(True), t.experiment_id.in_(deleted_experiments())),
+                         "deleted"), else_="active")
         if key == "status":
             return case(*((t.status == ours, theirs) for ours, theirs in MLFLOW_STATUS.items()),
                         else_=func.upper(t.status))
         if key in ("start_time", "end_time"):
-            return (t.started if key == "start_time" else t.ended) * 1000
+            # Whole milliseconds, as the MLflow API answers them (convert.run_info).
+            return func.round((t.started if key == "start_time" else t.ended) * 1000)
         if key == "number":
             return self.number
         names = {"run_name": "name", "user_id": "user"}
@@ -113,6 +130,8 @@ class _Columns:
     def of(self, kind: str, key: str) -> Any:
         if kind == "metric":
             return self.json_number(self.t.metrics, key)
+        if kind == "tag" and key == RUN_NAME_TAG:  # MLflow's name tag is the run's name
+            return case((self.t.name == "", None), else_=self.t.name)
         if kind in ("param", "tag"):
             return self.json_text(self.t.params if kind == "param" else self.t.tags, key)
         return self.attribute(key)
@@ -192,6 +211,16 @@ def _fingerprint(*parts: Any) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
+def encode_page_token(offset: int, *query: Any) -> str:
+    """An opaque token for the page at ``offset`` of the search ``query`` names."""
+    return _encode_token(offset, _fingerprint(*query))
+
+
+def decode_page_token(token: str, *query: Any) -> int:
+    """The offset in ``token``; a ``SearchError`` if it was issued for another query."""
+    return _decode_token(token, _fingerprint(*query))
+
+
 def _encode_token(offset: int, fingerprint: str) -> str:
     return base64.urlsafe_b64encode(msgspec.json.encode(_Page(offset, fingerprint))).decode()
 
@@ -212,18 +241,32 @@ def _decode_token(token: str, fingerprint: str) -> int:
 def search_runs(
     conn: Connection, filter: str, order_by: Sequence[str], max_results: int,
     page_token: str | None, *, projects: Sequence[str] | None = None,
-    archived: Archived = "hide",
+    archived: Archived = "hide", experiment_ids: Sequence[str] | None = None,
+    lifecycle: bool = False,
 ) -> tuple[list[RunView], str | None]:
     """A page of the numbered run views matching ``filter`` in ``order_by``'s order, and
-    the token of the next page (``None`` on the last). Raises ``SearchError``."""
+    the token of the next page (``None`` on the last). Raises ``SearchError``.
+
+    ``experiment_ids``: only the runs of these experiments. ``lifecycle``: MLflow's
+    deletion, where ``archived`` also counts the runs of deleted experiments as
+    archived; and the runs are numbered only if the filter or the order asks for
+    numbers (MLflow's clients never do, and numbering reads every run of the scope)."""
     if not 1 <= max_results <= MAX_RESULTS:
         raise SearchError(f"max_results is {max_results}: it must be between 1 and "
                           f"{MAX_RESULTS}")
     comparisons, orderings = parse_filter(filter), parse_order_by(order_by)
     scope = sorted(projects) if projects is not None else None
-    fingerprint = _fingerprint(filter, list(order_by), scope, archived)
+    experiments = sorted(experiment_ids) if experiment_ids is not None else None
+    query_key: tuple[Any, ...] = (filter, list(order_by), scope, archived)
+    if experiments is not None or lifecycle:
+        query_key = (*query_key, experiments, lifecycle)
+    fingerprint = _fingerprint(*query_key)
     offset = _decode_token(page_token, fingerprint) if page_token else 0
-    query, _ = numbered_query(conn, comparisons, orderings, projects=scope, archived=archived)
+    numbers = not lifecycle or any(c.kind == "attribute" and c.key == "number"
+                                   for c in comparisons) or any(
+        o.kind == "attribute" and o.key == "number" for o in orderings)
+    query, _ = numbered_query(conn, comparisons, orderings, projects=scope, archived=archived,
+                              experiment_ids=experiments, lifecycle=lifecycle, numbers=numbers)
     rows = conn.execute(query.limit(max_results + 1).offset(offset)).all()
     views = [view_of(r) for r in rows[:max_results]]
     more = len(rows) > max_results
@@ -232,28 +275,42 @@ def search_runs(
 
 def numbered_query(conn: Connection, comparisons: Sequence[Comparison],
                    orderings: Sequence[Ordering], *, projects: Sequence[str] | None,
-                   archived: Archived) -> tuple[Any, Any]:
+                   archived: Archived, experiment_ids: Sequence[str] | None = None,
+                   lifecycle: bool = False, numbers: bool = True) -> tuple[Any, Any]:
     """The ordered SELECT of the matching runs with their numbers (over every run of
-    their projects, whatever the filter shows), and its WHERE clause."""
+    their projects, whatever the filter shows; 0 each when not ``numbers``), and its
+    WHERE clause."""
     t, dialect = runs_table.c, conn.dialect.name
-    numbers = select(t.run_id, numbering())
-    if projects is not None:
-        numbers = numbers.where(t.project.in_(projects))
-    numbered = numbers.subquery("numbers")
-    n = numbered.c
     conds = []
+    if experiment_ids is not None:
+        conds.append(t.experiment_id.in_(experiment_ids))
+    if projects is not None:
+        conds.append(t.project.in_(projects))
+    deleted: Any = t.archived.is_(True)
+    if lifecycle:
+        deleted = or_(deleted, t.experiment_id.in_(deleted_experiments()))
     if archived == "hide":
-        conds.append(t.archived.is_(False))
+        conds.append(not_(deleted))
     elif archived == "only":
-        conds.append(t.archived.is_(True))
-    compiled = compile_filter(comparisons, n.number, dialect)
+        conds.append(deleted)
+    if numbers:
+        counted = select(t.run_id, numbering())
+        if projects is not None:
+            counted = counted.where(t.project.in_(projects))
+        numbered = counted.subquery("numbers")
+        number: Any = numbered.c.number
+        query = select(runs_table, number).join_from(runs_table, numbered,
+                                                     numbered.c.run_id == t.run_id)
+    else:
+        number = literal(0).label("number")
+        query = select(runs_table, number)
+    compiled = compile_filter(comparisons, number, dialect)
     if compiled is not None:
         conds.append(compiled)
     where = and_(*conds) if conds else None
-    query = select(runs_table, n.number).join_from(runs_table, numbered, n.run_id == t.run_id)
     if where is not None:
         query = query.where(where)
-    return query.order_by(*compile_order_by(orderings, n.number, dialect)), where
+    return query.order_by(*compile_order_by(orderings, number, dialect)), where
 
 
 def view_of(row: Any) -> RunView:

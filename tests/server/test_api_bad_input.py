@@ -113,9 +113,9 @@ CASES: dict[str, Case] = {
     "quotes and backslashes in an id and a stream (kept)": (
         lambda: [_raw("run.submitted", _submitted(), seq=0, id="it's\\a'); --",
                       stream="run/o'brien\\x")], 200, ()),
-    "project name over 200 characters": (
-        lambda: [_raw("run.submitted", _submitted(project="p" * 201), seq=0,
-                      stream="run/long_1")], 400, ("project", "200")),
+    "project name over 500 characters": (
+        lambda: [_raw("run.submitted", _submitted(project="p" * 501), seq=0,
+                      stream="run/long_1")], 400, ("project", "500")),
     "metric name over 300 characters": (
         lambda: [_raw("metrics.logged", _metrics(names=["m" * 301]))], 400, ("names", "300")),
     "artifact path over 1000 characters": (

@@ -120,3 +120,33 @@ def test_changes_to_the_default_experiment_make_its_row_and_unknown_ids_are_igno
     exp.emit(ExperimentCreated(name="Default"))  # the default's name is taken
     _runs, rows = fold(engine, exp.events)
     assert rows == [("0", "Default", [], "active", {"b": "2"})]
+
+
+def test_a_project_stays_with_the_first_experiment_of_its_name_in_every_order(
+        engine: Engine) -> None:
+    """Found by the replay property test: renamed away, then a new experiment takes the
+    name; folding the runs at different moments must not split the project."""
+    exp = Experiments()
+    exp.emit(ExperimentCreated(name="iris"))
+    exp.emit(ExperimentRenamed(experiment_id="1", name="other"))
+    exp.emit(ExperimentCreated(name="iris"))  # "2", named like the project again
+    first = RunWriter("iris_0", "iris")
+    first.submitted()
+    second = RunWriter("iris_1", "iris")
+    second.submitted()
+    e = exp.events
+    orders = [[e[0], *first.events, e[1], e[2], *second.events],
+              [*first.events, *second.events, *e],
+              [*e, *first.events, *second.events]]
+    results = [fold(engine, order) for order in orders]
+    assert results[0] == results[1] == results[2]
+    assert results[0][0] == {"iris_0": "1", "iris_1": "1"}
+    # Batched as a rebuild applies them (one transaction), too.
+    metadata.drop_all(engine)
+    projector = Projector()
+    projector.prepare(engine)
+    with engine.begin() as conn:
+        projector.apply(conn, append(conn, orders[0]).stored)
+    with engine.connect() as conn:
+        runs = dict(conn.execute(select(runs_table.c.run_id, runs_table.c.experiment_id)).all())
+    assert runs == {"iris_0": "1", "iris_1": "1"}

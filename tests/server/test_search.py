@@ -75,7 +75,7 @@ def test_tokens_record_their_offsets() -> None:
     ("metrics.a LIKE '1%'", 10, "LIKE cannot compare"),
     ("metric.a IN (1, 2)", 9, "IN cannot compare"),
     ("colour = 'red'", 0, "unknown attribute `colour`"),
-    ("attributes.artifact_uri = 'x'", 0, "artifact_uri is not supported"),
+    ("attributes.artifact_uri > 1", 24, "> cannot compare"),
     ("foo.bar = 'x'", 0, "unknown kind `foo`"),
     ("datasets.name = 'iris'", 0, "dataset filters are not supported"),
     ("params.x = 'open", 11, "unterminated"),
@@ -327,3 +327,39 @@ def test_sql_agrees_with_a_python_evaluator(
     comparisons = parse_filter(text)
     expected = [v.run_id for v in views if all(_py_match(v, c) for c in comparisons)]
     assert _ids(engine, text) == expected, text
+
+
+def test_mlflow_attributes_and_scopes_on_both_databases(engine: Engine) -> None:
+    from runstream_server.projections.experiments import experiments_table
+
+    _runs(engine, [_view("m1", 1.0, experiment_id="1", name="alpha", started=1.0004),
+                   _view("m2", 2.0, experiment_id="1", name="", archived=True),
+                   _view("m3", 3.0, experiment_id="2", name="gamma")])
+    with engine.begin() as conn:
+        conn.execute(insert(experiments_table), [{
+            "experiment_id": "2", "ordinal": 2, "name": "gone", "former_names": [],
+            "artifact_location": "", "lifecycle_stage": "deleted", "tags": {}, "created": 0.0,
+            "updated": 0.0, "position": 1}])
+
+    def ids(text: str, **kw: Any) -> list[str]:
+        with engine.connect() as conn:
+            views, _ = search_runs(conn, text, ["attributes.run_id"], 10, None,
+                                   archived=kw.pop("archived", "include"), **kw)
+        return [v.run_id for v in views]
+
+    assert ids("attributes.artifact_uri = 'mlflow-artifacts:/1/m1/artifacts'") == ["m1"]
+    assert ids("attributes.artifact_uri LIKE 'mlflow-artifacts:/2/%'") == ["m3"]
+    assert ids("attributes.lifecycle_stage = 'deleted'") == ["m2", "m3"]  # archived; deleted exp
+    assert ids("attributes.experiment_id = '1'") == ["m1", "m2"]
+    assert ids("tags.`mlflow.runName` = 'gamma'") == ["m3"]  # the run's name
+    assert ids("tags.`mlflow.runName` IS NULL") == ["m2"]  # no name
+    assert ids("attributes.start_time = 1000") == ["m1"]  # whole milliseconds
+    assert ids("", experiment_ids=["1"]) == ["m1", "m2"]
+    assert ids("", experiment_ids=["1", "2"], archived="hide", lifecycle=True) == ["m1"]
+    assert ids("", experiment_ids=["2"], archived="only", lifecycle=True) == ["m3"]
+    with engine.connect() as conn:
+        views, _ = search_runs(conn, "", [], 10, None, lifecycle=True, archived="include")
+        assert {v.number for v in views} == {0}  # not numbered unless asked
+        views, _ = search_runs(conn, "attributes.number = 1", [], 10, None, lifecycle=True,
+                               archived="include")
+        assert [v.run_id for v in views] == ["m1"]  # numbered when the filter asks (one project)

@@ -5,7 +5,7 @@ names only its project: the experiments view has a row (and an id) only once an
 ``experiment.created`` names it. The MLflow API writes that event the first time it
 needs the id of a project that has none — listing experiments, looking one up by
 name, answering a run — so every run is in an experiment MLflow's client can name,
-and the id comes from the one ``experiments`` stream like any other.
+and the id comes from the one ``experiments/all`` stream like any other.
 """
 
 from __future__ import annotations

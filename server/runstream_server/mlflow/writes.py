@@ -1,5 +1,5 @@
 """The MLflow API's writes: every call becomes events, appended by the server to its own
-streams (``mlflow/<run id>``, ``experiments``, ``logged-model/<id>``, ``registry/<name>``,
+streams (``mlflow/<run id>``, ``experiments/all``, ``logged-model/<id>``, ``registry/<name>``,
 ``model/<name>``) through the event log port, never around it.
 
 Calls about one stream are serialized in this process (one lock per stream), so that

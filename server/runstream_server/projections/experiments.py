@@ -1,9 +1,9 @@
-"""The experiments view: one row per experiment, folded from the ``experiments`` stream.
+"""The experiments view: one row per experiment, folded from the ``experiments/all`` stream.
 
 An experiment is a runstream project: a run belongs to the experiment its project
 names (``run.submitted``'s ``experiment_id``, when its writer chose one, wins). Ids are
 "1", "2", … in the order of the ``experiment.created`` events of the one stream
-``experiments`` (a total order: a replay from Kafka, whatever the interleaving of
+``experiments/all`` (a total order: a replay from Kafka, whatever the interleaving of
 partitions, gives the same ids); "0" is the default experiment, "Default", which
 always exists (its row is made when something first changes it). The MLflow API
 creates the experiment of a project that has none when it first needs its id.
@@ -11,9 +11,10 @@ creates the experiment of a project that has none when it first needs its id.
 A run and the creation of its project's experiment live on different streams, so
 their order may differ between replays; the views come out the same either way: a
 run folded first gets its experiment's id when the experiment is created (or renamed
-to its project's name), and a run folded after reads it. Former names keep pointing
-at their experiment, so that a rename does not make the next run of the project
-depend on the order either. This projection runs before the runs projection.
+to its project's name: the runs projection adopts it), and a run folded after reads
+it. A project belongs to the first experiment that bore its name, even once renamed
+(``experiment_names``): a fact that never changes once it happened, so no order of
+folding can see another. This projection runs before the runs projection.
 """
 
 from __future__ import annotations
@@ -46,10 +47,9 @@ from runstream.events import (
 )
 from runstream_server.database import metadata
 from runstream_server.projections.base import Applied
-from runstream_server.projections.runs import runs_table
 
 __all__ = ["DEFAULT_ID", "DEFAULT_NAME", "Experiment", "ExperimentsProjection",
-           "default_experiment", "experiment_ids", "experiments_table"]
+           "default_experiment", "experiment_ids", "experiment_names_table", "experiments_table"]
 
 DEFAULT_ID = "0"
 DEFAULT_NAME = "Default"
@@ -66,6 +66,17 @@ experiments_table = Table(
     Column("tags", JSON, nullable=False),
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+# Which experiment a project's runs belong to: the first to bear the name (created with
+# it, or renamed to it), in the ``experiments/all`` stream's order. A fact that never
+# changes once it happened, so the runs view reads the same whenever it looks.
+experiment_names_table = Table(
+    "experiment_names",
+    metadata,
+    Column("name", String(500), primary_key=True),
+    Column("experiment_id", String(40), nullable=False),
     Column("position", BigInteger, nullable=False),
 )
 
@@ -87,22 +98,26 @@ def default_experiment() -> Experiment:
 
 
 def experiment_ids(conn: Connection) -> dict[str, str]:
-    """name → experiment id, for current names and then former ones (a current name
-    wins); "Default" → "0". Experiments are few: read them all."""
-    rows = conn.execute(select(experiments_table.c.experiment_id, experiments_table.c.name,
-                               experiments_table.c.former_names)).all()
-    found = {DEFAULT_NAME: DEFAULT_ID}
-    for row in rows:
-        for former in row.former_names:
-            found.setdefault(former, row.experiment_id)
-    found.update({row.name: row.experiment_id for row in rows})
+    """name → the experiment a project of that name belongs to: the first experiment
+    that bore the name, even if since renamed; "Default" → "0"."""
+    n = experiment_names_table.c
+    found = {str(name): str(eid) for name, eid in
+             conn.execute(select(n.name, n.experiment_id))}
+    found[DEFAULT_NAME] = DEFAULT_ID
     return found
+
+
+def _bears(conn: Connection, name: str, experiment_id: str, position: int) -> None:
+    n = experiment_names_table.c
+    if conn.execute(select(n.name).where(n.name == name)).first() is None:
+        conn.execute(insert(experiment_names_table).values(
+            name=name, experiment_id=experiment_id, position=position))
 
 
 class ExperimentsProjection:
     name: ClassVar[str] = "experiments"
     version: ClassVar[int] = 1
-    tables: ClassVar[tuple[Table, ...]] = (experiments_table,)
+    tables: ClassVar[tuple[Table, ...]] = (experiments_table, experiment_names_table)
 
     def handle(self, conn: Connection, batch: Sequence[Applied]) -> None:
         t = experiments_table.c
@@ -111,7 +126,7 @@ class ExperimentsProjection:
             if isinstance(p, ExperimentCreated):
                 made = self._make(conn, p.name, p.artifact_location, p.tags, ts, position)
                 if made is not None:
-                    _adopt(conn, made, p.name)
+                    _bears(conn, p.name, made, position)
             elif isinstance(p, ExperimentRenamed | ExperimentDeleted | ExperimentRestored
                             | ExperimentTagsSet | ExperimentTagsDeleted):
                 row = self._row(conn, p.experiment_id, ts, position)
@@ -136,7 +151,7 @@ class ExperimentsProjection:
                 conn.execute(update(experiments_table).where(t.experiment_id == p.experiment_id)
                              .values(**values))
                 if isinstance(p, ExperimentRenamed):
-                    _adopt(conn, p.experiment_id, p.name)
+                    _bears(conn, p.name, p.experiment_id, position)
 
     @staticmethod
     def _make(conn: Connection, name: str, artifact_location: str, tags: dict[str, str],
@@ -169,10 +184,3 @@ class ExperimentsProjection:
             row = conn.execute(query).first()
         return row
 
-
-def _adopt(conn: Connection, experiment_id: str, name: str) -> None:
-    """Runs of project ``name`` folded before their experiment existed belong to it now
-    (the runs view reads the id at fold time; this is the other order)."""
-    r = runs_table.c
-    conn.execute(update(runs_table).where(r.project == name, r.experiment_id == "")
-                 .values(experiment_id=experiment_id))

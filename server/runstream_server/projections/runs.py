@@ -29,11 +29,14 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    update,
 )
 
 from runstream.events import (
     ArtifactAdded,
     EventDropped,
+    ExperimentCreated,
+    ExperimentRenamed,
     LogLines,
     MetricsLogged,
     ParamsLogged,
@@ -52,6 +55,7 @@ from runstream.events import (
 from runstream_server.database import among, metadata
 from runstream_server.eventstore import StoredEvent
 from runstream_server.projections.base import Applied
+from runstream_server.projections.experiments import experiment_ids
 
 __all__ = ["RunState", "RunView", "RunsProjection", "apply", "number_key", "number_runs",
            "numbering", "runs_table"]
@@ -60,7 +64,7 @@ runs_table = Table(
     "runs",
     metadata,
     Column("run_id", String(200), primary_key=True),
-    Column("project", String(200), nullable=False, index=True),
+    Column("project", String(500), nullable=False, index=True),  # = an experiment's name
     Column("experiment_id", String(40), nullable=False, index=True),
     Column("status", String(20), nullable=False),
     Column("submitted", Float),
@@ -246,30 +250,40 @@ class RunsProjection:
     tables: ClassVar[tuple[Table, ...]] = (runs_table,)
 
     def handle(self, conn: Connection, batch: Sequence[Applied]) -> None:
-        from runstream_server.projections.experiments import experiment_ids
-
         keys = {rid for item in batch if (rid := run_id_of(item.event.stream))}
-        if not keys:
-            return
-        loaded = {
-            row.run_id: RunView(**row._asdict())
-            for row in conn.execute(select(runs_table).where(among(runs_table.c.run_id, keys)))
-        }
-        views: dict[str, RunView | None] = dict(loaded)
-        for item in batch:
-            rid = run_id_of(item.event.stream)
-            if rid is not None:
-                views[rid] = apply(views.get(rid), item.event, item.payload)
-        changed = {k: v for k, v in views.items() if v is not None and v is not loaded.get(k)}
-        if not changed:
-            return
-        if any(not v.experiment_id for v in changed.values()):
+        named = [p.name for item in batch
+                 if isinstance(p := item.payload, ExperimentCreated | ExperimentRenamed)]
+        if keys:
+            loaded = {
+                row.run_id: RunView(**row._asdict())
+                for row in conn.execute(select(runs_table)
+                                        .where(among(runs_table.c.run_id, keys)))
+            }
+            views: dict[str, RunView | None] = dict(loaded)
+            for item in batch:
+                rid = run_id_of(item.event.stream)
+                if rid is not None:
+                    views[rid] = apply(views.get(rid), item.event, item.payload)
+            changed = {k: v for k, v in views.items()
+                       if v is not None and v is not loaded.get(k)}
+            if any(not v.experiment_id for v in changed.values()):
+                ids = experiment_ids(conn)  # as the experiments view is after this batch
+                for view in changed.values():
+                    if not view.experiment_id:  # its project's experiment, once there is one
+                        view.experiment_id = ids.get(view.project, "")
+            if changed:
+                conn.execute(delete(runs_table).where(among(runs_table.c.run_id, list(changed))))
+                rows = [msgspec.structs.asdict(v) for v in changed.values()]
+                for row in rows:
+                    del row["number"]
+                conn.execute(insert(runs_table), rows)
+        if named:
+            # Runs folded before their project's experiment existed belong to it now (the
+            # other order, on another partition, reads it at fold time).
             ids = experiment_ids(conn)
-            for view in changed.values():
-                if not view.experiment_id:  # its project's experiment, once there is one
-                    view.experiment_id = ids.get(view.project, "")
-        conn.execute(delete(runs_table).where(among(runs_table.c.run_id, list(changed))))
-        rows = [msgspec.structs.asdict(v) for v in changed.values()]
-        for row in rows:
-            del row["number"]
-        conn.execute(insert(runs_table), rows)
+            r = runs_table.c
+            for name in dict.fromkeys(named):
+                if name in ids:
+                    conn.execute(update(runs_table)
+                                 .where(r.project == name, r.experiment_id == "")
+                                 .values(experiment_id=ids[name]))
