@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
 import re
@@ -29,6 +31,8 @@ class BlobStore(Protocol):
     def path(self, sha256: str) -> Path: ...
 
     async def put(self, sha256: str, chunks: AsyncIterator[bytes]) -> int: ...
+
+    async def put_new(self, chunks: AsyncIterator[bytes]) -> tuple[str, int]: ...
 
 
 class LocalBlobStore:
@@ -68,3 +72,36 @@ class LocalBlobStore:
             os.unlink(tmp)
             raise
         return size
+
+    async def put_new(self, chunks: AsyncIterator[bytes]) -> tuple[str, int]:
+        """Store a blob whose hash is not known beforehand (MLflow's client uploads
+        bare bytes): hashed while it is written, a chunk at a time on a worker thread,
+        so neither memory nor the event loop bear the file's size. Answers (sha256,
+        size); content already stored is kept once. A failed upload keeps nothing."""
+        incoming = self.root / ".incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp = tempfile.mkstemp(dir=incoming, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+
+                def take(chunk: bytes) -> None:
+                    digest.update(chunk)
+                    out.write(chunk)
+
+                async for chunk in chunks:
+                    await asyncio.to_thread(take, chunk)
+                    size += len(chunk)
+            sha256 = digest.hexdigest()
+            final = self.path(sha256)
+            if final.is_file():
+                os.unlink(tmp)  # this content is stored already
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return sha256, size

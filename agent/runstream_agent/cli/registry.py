@@ -1,13 +1,17 @@
-"""The model registry from the terminal: promote a run's file, list models, download by link."""
+"""The model registry from the terminal: promote a run's file, list models (made by
+promote or by MLflow's client), download a version by link file or by name."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 from rich.table import Table
 
 from runstream.client import Client, DownloadError
@@ -21,7 +25,7 @@ from runstream_agent.cli.output import (
     output_options,
     run_option,
 )
-from runstream_agent.files import Refused, safe_file_name
+from runstream_agent.files import Refused, move_into_place, safe_file_name, safe_relative, staging
 
 __all__ = ["asset", "models", "promote"]
 
@@ -57,7 +61,7 @@ def promote(run_id: str, artifact_path: str, name: str, link_dir: Path, url: str
 
 @click.group()
 def asset() -> None:
-    """Assets named by link files (written by `history promote`)."""
+    """Model versions, named by link files (written by `history promote`) or by name."""
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -81,18 +85,109 @@ def read_link(link_file: Path) -> tuple[str, int, str, str | None]:
     return model, version, sha, named
 
 
+_MODEL_SPEC = re.compile(
+    r"(?P<name>[^/@]+)(?:/(?P<version>[1-9][0-9]*|latest)|@(?P<alias>[\w-]+))?")
+
+
+def parse_model_spec(spec: str) -> tuple[str, str]:
+    """``NAME``, ``NAME/VERSION`` (a number or ``latest``) or ``NAME@ALIAS`` as the model
+    name and the version path part the server reads (``3``, ``latest``, ``@champion``)."""
+    match = _MODEL_SPEC.fullmatch(spec)
+    if match is None:
+        raise click.BadParameter(
+            f"{spec!r} names no model version: write NAME, NAME/VERSION (e.g. clf/3, "
+            "clf/latest) or NAME@ALIAS (e.g. clf@champion)", param_hint="--model")
+    if match["alias"]:
+        return match["name"], "@" + match["alias"]
+    return match["name"], match["version"] or "latest"
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """A name the server sent that would write outside the destination: a clear error."""
+    try:
+        yield
+    except Refused as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @asset.command("download")
 @click.option("--link-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              required=True, help="A .link file, e.g. assets/model.pkl.link.")
+              help="A .link file, e.g. assets/model.pkl.link.")
+@click.option("--model", "spec", metavar="NAME[/VERSION|@ALIAS]",
+              help="A registered model's version, no link file needed: clf (its latest), "
+                   "clf/3, clf@champion.")
 @click.option("-d", "--directory", "dest", type=click.Path(file_okay=False, path_type=Path),
               default=Path("."), show_default=True, help="Where to write the file.")
 @client_option
-def download(link_file: Path, dest: Path, url: str | None) -> None:
-    """Download the model version a link file names, and verify its sha256.
+def download(link_file: Path | None, spec: str | None, dest: Path, url: str | None) -> None:
+    """Download a model version, named by a link file or by --model, and verify its sha256.
 
-    The file is fetched from your server (--url or RUNSTREAM_URL), never from the one the
-    link file names: a link file could come from anyone, and your RUNSTREAM_TOKEN goes to
-    the server you chose. The sha256 check makes sure it is the same file."""
+    A file version (`history promote`) is written as -d/<model name>; a directory
+    version (an MLflow model: MLmodel, model.pkl, …) as its files under -d/<model name>/,
+    each checked against its sha256 — all of them, or none.
+
+    A link file's version is fetched from your server (--url or RUNSTREAM_URL), never
+    from the one the link file names: a link file could come from anyone, and your
+    RUNSTREAM_TOKEN goes to the server you chose. The sha256 check makes sure it is the
+    same file."""
+    if (link_file is None) == (spec is None):
+        raise click.UsageError("name the version with either --link-file or --model "
+                               "(e.g. --model clf@champion), not both or neither")
+    if link_file is not None:
+        _download_link(link_file, dest, url)
+        return
+    assert spec is not None
+    name, ref = parse_model_spec(spec)
+    client = connect(url)
+    with api_errors(), refusals():
+        base = f"/api/models/{Client.quote(name)}/versions/{Client.quote(ref)}"
+        version = client.get_json(base)
+        number = version["version"]
+        if version.get("kind", "file") == "directory":
+            _download_directory(client, version, dest)
+            return
+        target = dest / safe_file_name(version["name"])
+        try:
+            client.download(f"/api/models/{Client.quote(name)}/versions/{number}/download",
+                            target, sha256=version["sha256"])
+        except DownloadError as exc:
+            raise click.ClickException(f"{name} version {number}: {exc}") from None
+    err.print(f"{name} version {number} written to {target} (sha256 verified)")
+
+
+def _download_directory(client: Client, version: dict[str, Any], dest: Path) -> None:
+    """A directory version's files under ``dest``/<name>/, staged and moved into place
+    only once every file has hashed right."""
+    name, number = version["name"], version["version"]
+    base = f"/api/models/{Client.quote(name)}/versions/{number}"
+    files = client.get_json(base + "/files")
+    # Every name is checked before the first byte is written.
+    paths = [safe_relative(f["path"], "file") for f in files]
+    if len(set(paths)) < len(paths):
+        raise Refused(f"{name} version {number} lists a file twice; nothing was written")
+    if not all(isinstance(f.get("sha256"), str) and _SHA256.fullmatch(f["sha256"])
+               for f in files):
+        raise Refused(f"{name} version {number} lists a file without a sha256; nothing was "
+                      "written")
+    root = dest / safe_file_name(name)
+    total = sum(int(f["size"]) for f in files)
+    try:
+        with staging(root) as tmp, Progress(
+                "{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                console=err) as bar:
+            task = bar.add_task(f"{name} v{number}", total=total)
+            for f, rel in zip(files, paths, strict=True):
+                client.download(f"{base}/files/{Client.quote_path(f['path'])}", tmp / rel,
+                                progress=lambda n: bar.advance(task, n), sha256=f["sha256"])
+            move_into_place(tmp, root)
+    except DownloadError as exc:
+        raise click.ClickException(f"{name} version {number}: {exc}") from None
+    err.print(f"{name} version {number}: {len(files)} files written to {root} "
+              "(sha256 verified)")
+
+
+def _download_link(link_file: Path, dest: Path, url: str | None) -> None:
     model, version, sha, named = read_link(link_file)
     client = connect(url)
     if named and named.rstrip("/") != client.url:
@@ -113,20 +208,26 @@ def download(link_file: Path, dest: Path, url: str | None) -> None:
 
 def models_table(data: list[dict[str, Any]]) -> Table:
     table = Table(title="Models", title_justify="left")
-    for col in ("Name", "Latest version", "Versions", "Updated"):
+    for col in ("Name", "Latest version", "Versions", "Aliases", "Updated"):
         table.add_column(col)
     for m in data:
-        table.add_row(m["name"], str(m["latest"]), str(m["versions"]), fmt_time(m["updated"]))
+        aliases = ", ".join(f"@{a}→{v}" for a, v in sorted(m.get("aliases", {}).items()))
+        table.add_row(m["name"], str(m["latest"] or "—"), str(m["versions"]), aliases,
+                      fmt_time(m["updated"]))
     return table
 
 
 def versions_table(data: dict[str, Any]) -> Table:
     table = Table(title=f"Model {data['name']}", title_justify="left")
-    for col in ("Version", "Run", "File", "Size", "sha256", "Created"):
+    for col in ("Version", "Aliases", "Run", "Files", "Size", "sha256", "Created"):
         table.add_column(col)
     for v in data["versions"]:
-        table.add_row(str(v["version"]), v["run_id"], v["path"], str(v["size"]),
-                      v["sha256"][:16] + "…", fmt_time(v["created"]))
+        # A directory version (an MLflow model) is its folder, shown with a slash.
+        files = (f"{v['path'] or '.'}/ (directory)" if v.get("kind") == "directory"
+                 else v["path"])
+        table.add_row(str(v["version"]), ", ".join(f"@{a}" for a in v.get("aliases", [])),
+                      v["run_id"], files, str(v["size"]), v["sha256"][:16] + "…",
+                      fmt_time(v["created"]))
     return table
 
 

@@ -57,6 +57,7 @@ from runstream_server.mlflow.convert import (
     run_json,
 )
 from runstream_server.mlflow.experiments import active_experiment, experiment_id_in, view_type
+from runstream_server.mlflow.logged_models import outputs_of_run
 from runstream_server.mlflow.projects import ensure_project_experiments, experiment_of_project
 from runstream_server.mlflow.wire import API, Body, double, invalid, missing, ok, routes
 from runstream_server.mlflow.writes import write
@@ -108,7 +109,11 @@ async def _answer_run(request: web.Request, run_id: str) -> dict[str, Any]:
     if not found.view.experiment_id:  # an agent's run whose project has no experiment yet
         await experiment_of_project(request, found.view.project)
         found = await read(request, queries.mlflow_run, run_id) or found
-    return run_json(found)
+    answer = run_json(found)
+    outputs = await read(request, outputs_of_run, run_id)  # MLflow 3: the models it logged
+    if outputs:
+        answer["outputs"] = {"model_outputs": [{"model_id": m, "step": s} for m, s in outputs]}
+    return answer
 
 
 # -- run lifecycle ---------------------------------------------------------------------

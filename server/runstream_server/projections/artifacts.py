@@ -1,4 +1,5 @@
-"""The artifacts view (a run's stored files) and the model registry's versions."""
+"""The artifacts view (a run's stored files), and the model registry's projection under
+its old name (its views are defined in ``projections.registry``)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, Column, Float, Integer, String, Table
 
-from runstream.events import ArtifactAdded, ModelVersionCreated, run_id_of
+from runstream.events import ArtifactAdded, run_id_of
 from runstream_server.database import metadata
 from runstream_server.projections.base import AppendProjection, Applied
+from runstream_server.projections.registry import RegistryProjection, model_versions
 
 __all__ = ["ArtifactsProjection", "ModelsProjection", "artifacts_table", "model_versions"]
 
@@ -23,19 +25,6 @@ artifacts_table = Table(
     Column("size", BigInteger, nullable=False),
     Column("media_type", String(200), nullable=False),
     Column("added", Float, nullable=False),
-    Column("position", BigInteger, nullable=False),
-)
-
-model_versions = Table(
-    "model_versions",
-    metadata,
-    Column("name", String(300), primary_key=True),
-    Column("version", BigInteger, primary_key=True),
-    Column("run_id", String(200), nullable=False),
-    Column("path", String(1000), nullable=False),
-    Column("sha256", String(64), nullable=False),
-    Column("size", BigInteger, nullable=False),
-    Column("created", Float, nullable=False),
     Column("position", BigInteger, nullable=False),
 )
 
@@ -57,15 +46,5 @@ class ArtifactsProjection(AppendProjection):
                  "position": item.event.position}]
 
 
-class ModelsProjection(AppendProjection):
-    name: ClassVar[str] = "models"
-    version: ClassVar[int] = 2  # 2: version numbers are BIGINT, as the schema allows
-    tables: ClassVar[tuple[Table, ...]] = (model_versions,)
-
-    def rows(self, item: Applied) -> list[dict[str, Any]]:
-        p = item.payload
-        if not isinstance(p, ModelVersionCreated):
-            return []
-        return [{"name": p.name, "version": p.version, "run_id": p.run_id, "path": p.path,
-                 "sha256": p.sha256, "size": p.size, "created": item.event.ts,
-                 "position": item.event.position}]
+class ModelsProjection(RegistryProjection):
+    """The model registry (``projections.registry``): registered models and versions."""

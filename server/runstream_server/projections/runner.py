@@ -25,6 +25,7 @@ from runstream_server.eventstore import StoredEvent, head_position, read_events
 from runstream_server.projections.artifacts import ArtifactsProjection, ModelsProjection
 from runstream_server.projections.base import Applied, Projection
 from runstream_server.projections.experiments import ExperimentsProjection
+from runstream_server.projections.logged_models import LoggedModelsProjection
 from runstream_server.projections.logs import LogsProjection
 from runstream_server.projections.metrics import MetricChunksProjection, MetricValuesProjection
 from runstream_server.projections.runs import RunsProjection
@@ -48,7 +49,7 @@ def default_projections() -> tuple[Projection, ...]:
     # Experiments first: the runs view reads the experiment a run's project names.
     return (ExperimentsProjection(), RunsProjection(), MetricChunksProjection(),
             MetricValuesProjection(), LogsProjection(), ArtifactsProjection(),
-            ModelsProjection())
+            ModelsProjection(), LoggedModelsProjection())
 
 
 class Projector:

@@ -157,6 +157,16 @@ export interface ExperimentTagsSet {
   tags: Record<string, string>;
 }
 
+/** /api/models/{name}/versions/{version}/files/{path} */
+export interface FilePath {
+  /** the model's name */
+  name: string;
+  /** a version number, latest, or @alias */
+  version: string;
+  /** the file's path in the directory version */
+  path: string;
+}
+
 export interface IngestReply {
   stored: number;
   duplicates: string[];
@@ -231,6 +241,13 @@ export interface LoggedModelTagsSet {
   tags: Record<string, string>;
 }
 
+/** One file of a directory version. */
+export interface ManifestEntry {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
 export interface MetricNames {
   scalars: string[];
   arrays: string[];
@@ -269,6 +286,9 @@ export interface ModelAliasSet {
 export interface ModelDetail {
   name: string;
   versions: ModelVersion[];
+  description: string;
+  tags: Record<string, string>;
+  aliases: Record<string, number>;
 }
 
 /** /api/models/{name} */
@@ -277,13 +297,19 @@ export interface ModelPath {
   name: string;
 }
 
+/** A registered model: ``latest`` is 0 while it has no version. */
 export interface ModelSummary {
   name: string;
   latest: number;
   versions: number;
   updated: number;
+  created: number;
+  description: string;
+  tags: Record<string, string>;
+  aliases: Record<string, number>;
 }
 
+/** One version of a registered model. */
 export interface ModelVersion {
   name: string;
   version: number;
@@ -292,6 +318,14 @@ export interface ModelVersion {
   sha256: string;
   size: number;
   created: number;
+  kind: "directory" | "file";
+  source: string;
+  model_id: string;
+  description: string;
+  tags: Record<string, string>;
+  stage: string;
+  aliases: string[];
+  updated: number;
 }
 
 /** A version was described, moved to a stage, or deleted. */
@@ -546,7 +580,7 @@ export interface ValueSeries {
 export interface VersionPath {
   /** the model's name */
   name: string;
-  /** a version number, or latest */
+  /** a version number, latest, or @alias */
   version: string;
 }
 

@@ -10,7 +10,7 @@ export function ev(position: number, stream: string, type: string, data: unknown
 
 export function view(run: string, patch: Partial<RunView> = {}): RunView {
   return {
-    run_id: run, project: "iris", number: 1, status: "submitted", submitted: 0, started: null,
+    run_id: run, project: "iris", experiment_id: "1", number: 1, status: "submitted", submitted: 0, started: null,
     ended: null, duration: null, target: "", script: "train.py", args: [], user: "", snapshot: "",
     host: "", name: "", params: {}, tags: {}, exit_code: null, reason: "", archived: false, metrics: {}, log_lines: 0, artifacts: 0,
     dropped: 0, lease: 0, position: 0, ...patch,
