@@ -29,7 +29,7 @@ from runstream_server.projections.metrics import metric_chunks, metric_values, v
 from runstream_server.projections.runs import RunView, numbering, runs_table
 from runstream_server.search import (
     Comparison,
-    like,
+    holds,
     parse_experiment_filter,
     parse_experiment_order_by,
     parse_filter,
@@ -640,20 +640,4 @@ def _experiment_attribute(e: Experiment, key: str) -> Any:
 
 
 def _matches(e: Experiment, c: Comparison) -> bool:
-    have = e.tags.get(c.key) if c.kind == "tag" else _experiment_attribute(e, c.key)
-    if c.op == "IS NULL":
-        return have is None
-    if c.op == "IS NOT NULL":
-        return have is not None
-    if have is None:
-        return False
-    if c.op in ("IN", "NOT IN"):
-        inside = have in (c.value if isinstance(c.value, tuple) else ())
-        return inside if c.op == "IN" else not inside
-    if c.op in ("LIKE", "ILIKE"):
-        return like(str(have), str(c.value), ignore_case=c.op == "ILIKE")
-    value: Any = c.value
-    ops: dict[str, Any] = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b,
-                           "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-                           ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
-    return bool(ops[c.op](have, value))
+    return holds(c, e.tags.get(c.key) if c.kind == "tag" else _experiment_attribute(e, c.key))

@@ -22,17 +22,19 @@ with a caret under it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from runstream_server.search_tokens import SearchError, Token, Value, column_of, describe, tokenize
 
-__all__ = ["ATTRIBUTES", "EXPERIMENT_ATTRIBUTES", "Comparison", "Kind", "Ordering", "SearchError",
-           "like", "parse_experiment_filter", "parse_experiment_order_by", "parse_filter",
-           "parse_order_by", "parse_order_list", "tokenize"]
+__all__ = ["ATTRIBUTES", "EXPERIMENTS", "EXPERIMENT_ATTRIBUTES", "RUNS", "Comparison", "Grammar",
+           "Kind", "Ordering", "SearchError", "Type", "holds", "keyed", "like",
+           "parse_experiment_filter", "parse_experiment_order_by", "parse_filter",
+           "parse_order_by", "parse_order_list", "sort_by", "tokenize"]
 
 Kind = Literal["metric", "param", "tag", "attribute"]
+T = TypeVar("T")
 
 _KINDS: dict[str, Kind] = {
     "metric": "metric", "metrics": "metric",
@@ -57,7 +59,6 @@ ATTRIBUTES: dict[str, tuple[str, Literal["string", "number", "bool"]]] = {
     # artifacts), and "deleted" for an archived run or a run of a deleted experiment.
     "artifact_uri": ("artifact_uri", "string"), "lifecycle_stage": ("lifecycle_stage", "string"),
 }
-_UNSUPPORTED: dict[str, str] = {}
 
 # An experiment's attributes (MLflow's ``search_experiments``): name, id, times in ms.
 EXPERIMENT_ATTRIBUTES: dict[str, tuple[str, Literal["string", "number", "bool"]]] = {
@@ -89,15 +90,63 @@ class Ordering:
     ascending: bool
 
 
-class _Parser:
-    """Run filters; ``experiments=True``: experiment filters (tags and
-    ``EXPERIMENT_ATTRIBUTES`` only)."""
+Type = Literal["string", "number", "bool", "any"]  # any: a string or a number
+Rules = Callable[[Kind, str, str], tuple[frozenset[str], Type]]
 
-    def __init__(self, text: str, *, experiments: bool = False) -> None:
+
+@dataclass(frozen=True)
+class Grammar:
+    """What the filters and orderings of one listing may name: the same language (one
+    parser) over runs, experiments, logged models, registered models, model versions.
+
+    ``kinds``: the prefixes it knows (``tags.`` …) → kind; an identifier without one is
+    an attribute, of ``attributes`` (name or alias → canonical name, type). ``rules``:
+    the operators a (kind, key, op) allows and the type its values must have."""
+
+    what: str  # "runs", "experiments", …: for messages
+    kinds: Mapping[str, Kind]
+    attributes: Mapping[str, tuple[str, Type]]
+    rules: Rules
+    example: str  # identifiers to suggest, e.g. "metrics.accuracy, params.lr or tags.team"
+
+    def attribute(self, name: str, text: str, at: int) -> str:
+        found = self.attributes.get(name) or self.attributes.get(name.lower())
+        if found is None:
+            known = ", ".join(sorted({canon for canon, _ in self.attributes.values()}))
+            raise SearchError(f"unknown attribute `{name}` {column_of(text, at)}: {self.what} "
+                              f"have {known}", text, at)
+        return found[0]
+
+    def type_of(self, key: str) -> Type:
+        """The type of a canonical attribute."""
+        return next((t for canon, t in self.attributes.values() if canon == key), "string")
+
+
+def keyed(ops: frozenset[str], number_attributes_ops: frozenset[str] = _NUMERIC_OPS,
+          string_attribute_ops: frozenset[str] = _STRING_OPS,
+          attributes: Mapping[str, tuple[str, Type]] | None = None) -> Rules:
+    """Rules for a listing whose params and tags take ``ops`` (string values) and whose
+    attributes take ``number_attributes_ops`` or ``string_attribute_ops`` by type."""
+
+    def rules(kind: Kind, key: str, op: str) -> tuple[frozenset[str], Type]:
+        if kind != "attribute":
+            return ops, "string"
+        typ = next((t for canon, t in (attributes or {}).values() if canon == key), "string")
+        if typ == "number":
+            return number_attributes_ops, "number"
+        return string_attribute_ops, "string"
+
+    return rules
+
+
+class _Parser:
+    """A filter or an order_by of ``grammar``."""
+
+    def __init__(self, text: str, grammar: Grammar) -> None:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
-        self.experiments = experiments
+        self.grammar = grammar
 
     @property
     def tok(self) -> Token:
@@ -134,35 +183,29 @@ class _Parser:
         return found
 
     def identifier(self) -> tuple[Kind, str, Token]:
+        g = self.grammar
         tok = self.take()
         if tok.kind not in ("ident", "word") or (tok.kind == "word" and tok.value in (
                 "AND", "OR", "NOT", "IN", "IS", "LIKE", "ILIKE", "NULL")):
-            raise self.fail(tok, "a name such as metrics.accuracy, params.lr, tags.team "
-                                 "or attributes.status")
+            raise self.fail(tok, f"a name such as {g.example}")
         if tok.kind == "word" or not tok.entity:
             kind: Kind = "attribute"
             key = tok.text if tok.kind == "word" else str(tok.value)
         else:
-            found = _KINDS.get(tok.entity) or _KINDS.get(tok.entity.lower())
+            found = g.kinds.get(tok.entity) or g.kinds.get(tok.entity.lower())
             if found is None and tok.entity.lower() in ("dataset", "datasets"):
                 raise SearchError(
                     f"dataset filters are not supported {column_of(self.text, tok.at)}: runstream "
                     "does not record MLflow dataset inputs as searchable yet", self.text, tok.at)
             if found is None:
+                known = sorted({k for k in g.kinds if k.endswith("s")} or set(g.kinds))
                 raise SearchError(
-                    f"unknown kind `{tok.entity}` {column_of(self.text, tok.at)}: expected "
-                    "metrics., params., tags. or attributes.", self.text, tok.at)
+                    f"unknown kind `{tok.entity}` {column_of(self.text, tok.at)}: {g.what} are "
+                    f"searched by {', '.join(k + '.' for k in known)} or an attribute",
+                    self.text, tok.at)
             kind, key = found, str(tok.value)
-        if self.experiments:
-            if kind not in ("attribute", "tag"):
-                raise SearchError(
-                    f"experiments have no {kind}s {column_of(self.text, tok.at)}: filter on "
-                    "tags. or the attributes name, experiment_id, creation_time, "
-                    "last_update_time", self.text, tok.at)
-            if kind == "attribute":
-                key = _attribute(key, self.text, tok.at, EXPERIMENT_ATTRIBUTES)
-        elif kind == "attribute":
-            key = _attribute(key, self.text, tok.at)
+        if kind == "attribute":
+            key = g.attribute(key, self.text, tok.at)
         return kind, key, tok
 
     def ordering(self) -> Ordering:
@@ -223,14 +266,13 @@ class _Parser:
 
     def check(self, kind: Kind, key: str, op: str, value: Value | tuple[Value, ...] | None,
               at: Token, ident: Token) -> None:
-        allowed, wants = (_experiment_rules(kind, key) if self.experiments
-                          else _rules(kind, key, op))
+        allowed, wants = self.grammar.rules(kind, key, op)
         if op not in allowed:
             shown = ", ".join(sorted(allowed))
             raise SearchError(f"{op} cannot compare {ident.text} {column_of(self.text, at.at)}: "
                               f"{_noun(kind, key)} allows {shown}", self.text, at.at)
         items = value if isinstance(value, tuple) else (() if value is None else (value,))
-        for item in items:
+        for item in items if wants != "any" else ():
             if wants == "number" and not isinstance(item, int | float):
                 raise SearchError(f"{ident.text} compares numbers, not {item!r} "
                                   f"{column_of(self.text, at.at)}: write e.g. {ident.text} "
@@ -250,7 +292,7 @@ def _noun(kind: Kind, key: str) -> str:
     return {"metric": "a metric", "param": "a parameter", "tag": "a tag"}[kind]
 
 
-def _rules(kind: Kind, key: str, op: str = "") -> tuple[frozenset[str], str]:
+def _rules(kind: Kind, key: str, op: str = "") -> tuple[frozenset[str], Type]:
     if kind == "metric":
         return _NUMERIC_OPS, "number"
     if kind in ("param", "tag"):
@@ -265,7 +307,7 @@ def _rules(kind: Kind, key: str, op: str = "") -> tuple[frozenset[str], str]:
     return _STRING_OPS, "string"
 
 
-def _experiment_rules(kind: Kind, key: str) -> tuple[frozenset[str], str]:
+def _experiment_rules(kind: Kind, key: str, op: str = "") -> tuple[frozenset[str], Type]:
     if kind == "tag":
         return _EXPERIMENT_TAG_OPS, "string"
     if EXPERIMENT_ATTRIBUTES[key][1] == "number":
@@ -275,39 +317,76 @@ def _experiment_rules(kind: Kind, key: str) -> tuple[frozenset[str], str]:
     return _STRING_OPS - {"IN", "NOT IN"}, "string"
 
 
-def _attribute(name: str, text: str, at: int,
-               table: dict[str, tuple[str, Literal["string", "number", "bool"]]] = ATTRIBUTES,
-               ) -> str:
-    if table is ATTRIBUTES and name in _UNSUPPORTED:
-        raise SearchError(f"attribute {name} is not supported {column_of(text, at)}: "
-                          f"{_UNSUPPORTED[name]}", text, at)
-    found = table.get(name) or table.get(name.lower())
-    if found is None:
-        known = ", ".join(sorted({canon for canon, _ in table.values()}))
-        raise SearchError(f"unknown attribute `{name}` {column_of(text, at)}: expected one of "
-                          f"{known}", text, at)
-    return found[0]
+RUNS = Grammar("runs", _KINDS, ATTRIBUTES, _rules,
+               "metrics.accuracy, params.lr, tags.team or attributes.status")
+EXPERIMENTS = Grammar(
+    "experiments", {k: v for k, v in _KINDS.items() if v in ("tag", "attribute")},
+    EXPERIMENT_ATTRIBUTES, _experiment_rules, "name, creation_time or tags.team")
 
 
-def parse_filter(text: str) -> list[Comparison]:
-    """The ANDed comparisons of an MLflow run filter ("" or blanks: none)."""
-    return _Parser(text).filter()
+def parse_filter(text: str, grammar: Grammar = RUNS) -> list[Comparison]:
+    """The ANDed comparisons of a filter ("" or blanks: none); a run filter by default."""
+    return _Parser(text, grammar).filter()
 
 
 def parse_experiment_filter(text: str) -> list[Comparison]:
     """The ANDed comparisons of an MLflow experiment filter (``name LIKE 'iris%' and
     tags.team = 'ml'``; attributes name, experiment_id, creation_time, last_update_time)."""
-    return _Parser(text, experiments=True).filter()
+    return parse_filter(text, EXPERIMENTS)
 
 
 def parse_experiment_order_by(clauses: Sequence[str]) -> list[Ordering]:
     """``search_experiments``' ``order_by``: attributes only (``creation_time DESC``)."""
-    found = parse_order_by(clauses, experiments=True)
+    found = parse_order_by(clauses, EXPERIMENTS)
     for o in found:
         if o.kind != "attribute":
             raise SearchError(f"experiments are ordered by an attribute (name, experiment_id, "
                               f"creation_time, last_update_time), not by {o.kind} {o.key!r}")
     return found
+
+
+def holds(c: Comparison, have: Value | None, *, missing_differs: bool = False) -> bool:
+    """Whether a value (``None``: the item has no such param, tag or attribute) passes
+    ``c``, for listings matched in Python (experiments, logged models, the registry);
+    runs are matched in SQL (``search_sql``) with the same meaning. A missing value
+    passes IS NULL only, unless ``missing_differs``: then it also passes != and NOT IN
+    (the registry's: MLflow's client adds ``tags.`mlflow.prompt.is_prompt` != 'true'``
+    to every model search)."""
+    if c.op in ("IS NULL", "IS NOT NULL"):
+        return (have is None) == (c.op == "IS NULL")
+    if have is None:
+        return missing_differs and c.op in ("!=", "NOT IN")
+    if c.op in ("IN", "NOT IN"):
+        inside = have in (c.value if isinstance(c.value, tuple) else (c.value,))
+        return inside == (c.op == "IN")
+    if c.op in ("LIKE", "ILIKE"):
+        return like(str(have), str(c.value), ignore_case=c.op == "ILIKE")
+    want = c.value
+    if isinstance(have, int | float) and not isinstance(want, int | float):
+        return False  # the parser makes numbers of a number attribute's values
+    if c.op == "=":
+        return have == want
+    if c.op == "!=":
+        return have != want
+    try:
+        return bool({"<": have < want, "<=": have <= want, ">": have > want,  # type: ignore[operator]
+                     ">=": have >= want}[c.op])  # type: ignore[operator]
+    except TypeError:
+        return False
+
+
+def sort_by(items: Sequence[T], orderings: Sequence[Ordering],
+            field: Callable[[T, Ordering], Any]) -> list[T]:
+    """``items`` in ``orderings``' order (the first the most significant; items keep
+    their given order between equals), those without a field's value last, as MLflow
+    orders them."""
+    result = list(items)
+    for o in reversed(orderings):
+        have = [i for i in result if field(i, o) is not None]
+        rest = [i for i in result if field(i, o) is None]
+        have.sort(key=lambda i, o=o: field(i, o), reverse=not o.ascending)  # type: ignore[misc]
+        result = have + rest
+    return result
 
 
 def like(text: str, pattern: str, *, ignore_case: bool = False) -> bool:
@@ -318,11 +397,11 @@ def like(text: str, pattern: str, *, ignore_case: bool = False) -> bool:
         is not None
 
 
-def parse_order_by(clauses: Sequence[str], *, experiments: bool = False) -> list[Ordering]:
+def parse_order_by(clauses: Sequence[str], grammar: Grammar = RUNS) -> list[Ordering]:
     """MLflow's ``order_by``: each ``"<ident> [ASC|DESC]"`` (ascending by default)."""
     found = []
     for clause in clauses:
-        p = _Parser(clause, experiments=experiments)
+        p = _Parser(clause, grammar)
         if p.at_end():
             raise SearchError("empty order_by clause: write e.g. metrics.loss DESC")
         found.append(p.ordering())
@@ -334,7 +413,7 @@ def parse_order_by(clauses: Sequence[str], *, experiments: bool = False) -> list
 def parse_order_list(text: str) -> list[Ordering]:
     """Comma-separated ``order_by`` clauses in one string (``"metrics.loss DESC,
     params.lr"``), as the CLI and ``GET /api/runs`` take them ("": none)."""
-    p = _Parser(text)
+    p = _Parser(text, RUNS)
     if p.at_end():
         return []
     found = [p.ordering()]

@@ -21,12 +21,9 @@ run tag ``mlflow.runstream.output.<model id>`` = the step on ``mlflow/<run id>``
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
+import dataclasses
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -61,7 +58,20 @@ from runstream_server.mlflow.writes import write_one
 from runstream_server.projections.experiments import DEFAULT_ID, experiments_table
 from runstream_server.projections.logged_models import logged_models
 from runstream_server.projections.registry import model_versions
-from runstream_server.search_tokens import SearchError, Token, Value, tokenize
+from runstream_server.search import (
+    Comparison,
+    Grammar,
+    Ordering,
+    SearchError,
+    Type,
+    holds,
+    keyed,
+    parse_filter,
+    parse_order_by,
+    sort_by,
+)
+from runstream_server.search_sql import decode_page_token, encode_page_token
+from runstream_server.search_tokens import Value
 
 __all__ = ["OUTPUT_TAG", "ROUTES", "LoggedModel", "find", "outputs_of_run"]
 
@@ -304,189 +314,57 @@ async def log_outputs(request: web.Request) -> web.StreamResponse:
 
 # -- search ------------------------------------------------------------------------------
 
-_ATTRIBUTES = {"name": "name", "model_id": "model_id", "model_type": "model_type",
-               "status": "status", "source_run_id": "source_run_id",
-               "creation_timestamp": "created", "creation_time": "created",
-               "last_updated_timestamp": "updated", "last_updated_time": "updated"}
-_NUMERIC = {"created", "updated"}
-_KINDS = {"params": "param", "param": "param", "parameters": "param", "tags": "tag",
-          "tag": "tag", "attributes": "attribute", "attribute": "attribute",
-          "attr": "attribute"}
-_STRING_OPS = {"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"}
-_NUMBER_OPS = {"=", "!=", "<", "<=", ">", ">="}
+_ATTRIBUTES: dict[str, tuple[str, Type]] = {
+    "name": ("name", "string"), "model_id": ("model_id", "string"),
+    "model_type": ("model_type", "string"), "status": ("status", "string"),
+    "source_run_id": ("source_run_id", "string"),
+    "creation_timestamp": ("created", "number"), "creation_time": ("created", "number"),
+    "last_updated_timestamp": ("updated", "number"), "last_updated_time": ("updated", "number")}
+_STRING_OPS = frozenset({"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"})
+# The filter language of runs (one parser), over what a logged model has: no metrics or
+# datasets (runstream does not link them to logged models).
+LOGGED_MODELS = Grammar(
+    "logged models",
+    {"params": "param", "param": "param", "parameters": "param", "tags": "tag", "tag": "tag",
+     "attributes": "attribute", "attribute": "attribute", "attr": "attribute"},
+    _ATTRIBUTES, keyed(_STRING_OPS, attributes=_ATTRIBUTES),
+    "name, source_run_id, params.alpha or tags.team")
 
 
-@dataclass(frozen=True)
-class Clause:
-    kind: str  # attribute | param | tag
-    key: str
-    op: str
-    value: Value | tuple[Value, ...]
-
-
-def parse_filter(text: str) -> list[Clause]:
-    """A logged-model filter (MLflow's grammar: comparisons joined by AND) as clauses,
-    or a SearchError that points at the offending token."""
-    tokens, i = tokenize(text), 0
-    found: list[Clause] = []
-
-    def fail(tok: Token, expected: str) -> SearchError:
-        where = "the end" if tok.kind == "end" else f"`{tok.text}` at column {tok.at}"
-        return SearchError(f"unexpected {where}: expected {expected}", text, tok.at)
-
-    while tokens[i].kind != "end":
-        if found:
-            if not (tokens[i].kind == "word" and tokens[i].value == "AND"):
-                raise fail(tokens[i], "AND between two comparisons (there is no OR)")
-            i += 1
-        tok = tokens[i]
-        i += 1
-        if tok.kind == "ident" and tok.entity:
-            kind = _KINDS.get(tok.entity.lower())
-            if kind is None:
-                raise SearchError(
-                    f"`{tok.entity}.` cannot be searched at column {tok.at}: runstream filters "
-                    "logged models on attributes, params. and tags. (not on metrics or "
-                    "datasets, which it does not record for logged models)", text, tok.at)
-            key = str(tok.value)
-        elif tok.kind in ("ident", "word"):
-            kind, key = "attribute", str(tok.value) if tok.kind == "ident" else tok.text
-        else:
-            raise fail(tok, "a name such as name, source_run_id, params.alpha or tags.team")
-        if kind == "attribute":
-            if key not in _ATTRIBUTES:
-                raise SearchError(f"unknown logged model attribute `{key}` at column {tok.at}: "
-                                  f"expected one of {', '.join(sorted(_ATTRIBUTES))}",
-                                  text, tok.at)
-            key = _ATTRIBUTES[key]
-        op_tok = tokens[i]
-        i += 1
-        if op_tok.kind == "word" and op_tok.value == "NOT" and tokens[i].value == "IN":
-            op, i = "NOT IN", i + 1
-        elif op_tok.kind == "op" or (op_tok.kind == "word" and op_tok.value in (
-                "LIKE", "ILIKE", "IN")):
-            op = str(op_tok.value)
-        else:
-            raise fail(op_tok, "a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN)")
-        numeric = kind == "attribute" and key in _NUMERIC
-        if op not in (_NUMBER_OPS if numeric else _STRING_OPS):
-            raise SearchError(f"{op} cannot compare {tok.text} at column {op_tok.at}", text,
-                              op_tok.at)
-        value: Value | tuple[Value, ...]
-        if op in ("IN", "NOT IN"):
-            if tokens[i].text != "(":
-                raise fail(tokens[i], "( to start a list such as ('a', 'b')")
-            items: list[Value] = []
-            i += 1
-            while True:
-                if tokens[i].kind not in ("string", "number"):
-                    raise fail(tokens[i], "a value in the list")
-                items.append(tokens[i].value)
-                i += 1
-                if tokens[i].text == ",":
-                    i += 1
-                    continue
-                if tokens[i].text != ")":
-                    raise fail(tokens[i], ", or ) in the list")
-                i += 1
-                break
-            value = tuple(items)
-        else:
-            if tokens[i].kind not in ("string", "number"):
-                raise fail(tokens[i], "a value: a 'quoted string' or a number")
-            value = tokens[i].value
-            i += 1
-            if numeric and not isinstance(value, int | float):
-                raise SearchError(f"{tok.text} compares numbers (epoch milliseconds), not "
-                                  f"{value!r}", text, tok.at)
-        found.append(Clause(kind, key, op, value))
-    return found
-
-
-def _like(pattern: str, insensitive: bool) -> re.Pattern[str]:
-    parts = ("." if ch == "_" else ".*" if ch == "%" else re.escape(ch) for ch in pattern)
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL if insensitive else re.DOTALL)
-
-
-def _field(m: LoggedModel, kind: str, key: str) -> str | float | None:
+def _field(m: LoggedModel, kind: str, key: str) -> str | int | None:
     if kind == "param":
         return m.params.get(key)
     if kind == "tag":
         return m.tags.get(key)
-    if key in _NUMERIC:
-        return float(ms(m.created if key == "created" else m.updated) or 0)
-    if key == "status":
-        return m.status
+    if key in ("created", "updated"):
+        return ms(m.created if key == "created" else m.updated) or 0
     return str(getattr(m, key))
 
 
-def _matches(m: LoggedModel, c: Clause) -> bool:
-    have = _field(m, c.kind, c.key)
-    if have is None:
-        return False
-    if isinstance(have, float):
-        want = float(c.value) if not isinstance(c.value, tuple) else 0.0
-        return {"=": have == want, "!=": have != want, "<": have < want, "<=": have <= want,
-                ">": have > want, ">=": have >= want}[c.op]
-    values = [str(v) for v in c.value] if isinstance(c.value, tuple) else [str(c.value)]
-    if c.kind == "attribute" and c.key == "status":  # READY or LOGGED_MODEL_READY
-        values = [_STATUS_IN.get(v.upper(), "PENDING" if v.upper().endswith("PENDING") else v)
-                  for v in values]
-    if c.op in ("LIKE", "ILIKE"):
-        return bool(_like(values[0], c.op == "ILIKE").fullmatch(have))
-    if c.op == "IN":
-        return have in values
-    if c.op == "NOT IN":
-        return have not in values
-    return (have == values[0]) == (c.op == "=")
+def _status(value: Value) -> Value:
+    """A status as the client may write it (READY, LOGGED_MODEL_READY, 2) as stored."""
+    text = str(value).upper()
+    return _STATUS_IN.get(text, "PENDING" if text.endswith("PENDING") else str(value))
 
 
-@dataclass(frozen=True)
-class Order:
-    kind: str
-    key: str
-    ascending: bool
+def _normalized(c: Comparison) -> Comparison:
+    if c.kind != "attribute" or c.key != "status" or c.value is None:
+        return c
+    value = tuple(_status(v) for v in c.value) if isinstance(c.value, tuple) \
+        else _status(c.value)
+    return dataclasses.replace(c, value=value)
 
 
-def parse_order(items: Sequence[Any]) -> list[Order]:
+def _orderings(items: Sequence[Any]) -> list[Ordering]:
+    """``order_by`` as the client sends it for logged models: ``{field_name, ascending}``."""
     found = []
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("field_name"), str):
             raise invalid("Invalid value for parameter 'order_by': a list of "
                           "{field_name, ascending} objects")
-        name: str = item["field_name"]
-        ascending = Body(item).flag("ascending", True)
-        entity, dot, rest = name.partition(".")
-        if dot and entity.lower() in _KINDS:
-            kind, key = _KINDS[entity.lower()], rest
-        elif dot:
-            raise invalid(f"cannot order logged models by {name!r}: order by an attribute "
-                          f"({', '.join(sorted(_ATTRIBUTES))}), params.<name> or tags.<key>")
-        else:
-            kind, key = "attribute", name
-        if kind == "attribute":
-            if key not in _ATTRIBUTES:
-                raise invalid(f"cannot order logged models by {name!r}: expected one of "
-                              f"{', '.join(sorted(_ATTRIBUTES))}, params.<name> or tags.<key>")
-            key = _ATTRIBUTES[key]
-        found.append(Order(kind, key, ascending))
+        (o,) = parse_order_by([item["field_name"]], LOGGED_MODELS)
+        found.append(dataclasses.replace(o, ascending=Body(item).flag("ascending", True)))
     return found
-
-
-def _sorted(models: list[LoggedModel], orders: Sequence[Order]) -> list[LoggedModel]:
-    # Newest first by default, then by id so that pages never overlap.
-    result = sorted(models, key=lambda m: m.model_id)
-    result.sort(key=lambda m: m.created, reverse=True)
-    for o in reversed(orders):
-        have = [m for m in result if _field(m, o.kind, o.key) is not None]
-        rest = [m for m in result if _field(m, o.kind, o.key) is None]
-
-        def key(m: LoggedModel, o: Order = o) -> Any:
-            return _field(m, o.kind, o.key)
-
-        have.sort(key=key, reverse=not o.ascending)
-        result = have + rest  # models without the field last, as MLflow puts them
-    return result
 
 
 def _in_experiments(conn: Connection, experiment_ids: Sequence[str]) -> list[LoggedModel]:
@@ -495,28 +373,6 @@ def _in_experiments(conn: Connection, experiment_ids: Sequence[str]) -> list[Log
     if experiment_ids:
         query = query.where(c.experiment_id.in_(list(experiment_ids)))
     return [_model(row) for row in conn.execute(query)]
-
-
-
-def _fingerprint(*parts: Any) -> str:
-    return hashlib.sha256(msgspec.json.encode(parts)).hexdigest()[:16]
-
-
-def _token(offset: int, fingerprint: str) -> str:
-    return base64.urlsafe_b64encode(msgspec.json.encode([offset, fingerprint])).decode()
-
-
-def _offset(token: str, fingerprint: str) -> int:
-    try:
-        offset, seen = msgspec.json.decode(base64.urlsafe_b64decode(token.encode()),
-                                           type=tuple[int, str])
-    except (ValueError, msgspec.DecodeError, msgspec.ValidationError):
-        raise invalid(f"Invalid page_token {token!r}: pass the next_page_token of the "
-                      "previous page unchanged") from None
-    if seen != fingerprint or offset < 0:
-        raise invalid("the page_token belongs to another search (its experiments, filter "
-                      "or order_by differ): start again without page_token")
-    return offset
 
 
 async def search(request: web.Request) -> web.StreamResponse:
@@ -528,22 +384,27 @@ async def search(request: web.Request) -> web.StreamResponse:
                       "which datasets a logged model's metrics were computed on")
     text = body.text("filter", "")
     try:
-        clauses = parse_filter(text)
+        clauses = [_normalized(c) for c in parse_filter(text, LOGGED_MODELS)]
+        orders = _orderings(body.items("order_by"))
+        query = ("logged-models", sorted(experiment_ids), text, body.items("order_by"))
+        start = decode_page_token(body.text("page_token"), *query) \
+            if body.has("page_token") else 0
     except SearchError as exc:
-        raise invalid(f"Invalid filter {text!r}: {exc}") from None
-    orders = parse_order(body.items("order_by"))
+        raise invalid(str(exc)) from None
     limit = body.integer("max_results", DEFAULT_MAX_RESULTS)
     if not 1 <= limit <= MAX_RESULTS:
         raise invalid(f"Invalid value {limit} for parameter 'max_results': between 1 and "
                       f"{MAX_RESULTS}")
-    fingerprint = _fingerprint(sorted(experiment_ids), text, body.items("order_by"))
-    start = _offset(body.text("page_token"), fingerprint) if body.has("page_token") else 0
     models = [m for m in await read(request, _in_experiments, experiment_ids)
-              if all(_matches(m, c) for c in clauses)]
-    page = await read(request, _with_registrations, _sorted(models, orders)[start:start + limit])
+              if all(holds(c, _field(m, c.kind, c.key)) for c in clauses)]
+    # Newest first by default, then by id so that pages never overlap.
+    models.sort(key=lambda m: m.model_id)
+    models.sort(key=lambda m: m.created, reverse=True)
+    ordered = sort_by(models, orders, lambda m, o: _field(m, o.kind, o.key))
+    page = await read(request, _with_registrations, ordered[start:start + limit])
     more = start + limit < len(models)
     return ok({"models": [model_json(m) for m in page],
-               "next_page_token": _token(start + limit, fingerprint) if more else None})
+               "next_page_token": encode_page_token(start + limit, *query) if more else None})
 
 
 ROUTES: list[tuple[str, str, Handler]] = routes(API, [

@@ -17,8 +17,7 @@ a version from another registered version's ``models:/<name>/<version>``.
 
 from __future__ import annotations
 
-import base64
-import binascii
+import dataclasses
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
@@ -64,7 +63,18 @@ from runstream_server.mlflow.wire import (
 )
 from runstream_server.mlflow.writes import locks_key, write
 from runstream_server.names import model_name_problem
-from runstream_server.search_tokens import SearchError, Token, tokenize
+from runstream_server.search import (
+    Comparison,
+    Grammar,
+    Kind,
+    SearchError,
+    Type,
+    holds,
+    parse_filter,
+    parse_order_by,
+    sort_by,
+)
+from runstream_server.search_sql import decode_page_token, encode_page_token
 
 __all__ = ["ROUTES"]
 
@@ -233,214 +243,153 @@ def _model_answer(conn: Connection, name: str) -> dict[str, Any]:
 # -- search --------------------------------------------------------------------------------
 
 
-class _Clause(msgspec.Struct, frozen=True):
-    field: str  # an attribute, or "tags.<key>"
-    op: str
-    value: Any
+def _registry_rules(types: dict[str, str]) -> Any:
+    """Operators by attribute: ``string`` (=, !=, LIKE, ILIKE), ``list`` (and IN, NOT IN),
+    ``number`` (comparisons and IN, NOT IN; a quoted number too, as MLflow takes it)."""
+    ops = {"string": frozenset({"=", "!=", "LIKE", "ILIKE"}),
+           "list": frozenset({"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"}),
+           "number": frozenset({"=", "!=", "<", "<=", ">", ">=", "IN", "NOT IN"})}
+
+    def rules(kind: Kind, key: str, op: str) -> tuple[frozenset[str], Type]:
+        if kind == "tag":
+            return ops["string"], "string"
+        typ = types[key]
+        return ops[typ], "any" if typ == "number" else "string"
+
+    return rules
 
 
-def _like(pattern: str, text: str, fold: bool) -> bool:
-    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, text, re.DOTALL | (re.IGNORECASE if fold else 0)) is not None
+_REGISTRY_KINDS: dict[str, Kind] = {"tags": "tag", "tag": "tag", "attributes": "attribute",
+                                    "attribute": "attribute"}
+_MODEL_TYPES = {"name": "string"}
+_VERSION_TYPES = {"name": "list", "run_id": "list", "version_number": "number",
+                  "source_path": "string", "model_id": "list"}
+# The filter language of runs (one parser), over what the registry has.
+REGISTERED_MODELS = Grammar(
+    "registered models", _REGISTRY_KINDS, {"name": ("name", "string")},
+    _registry_rules(_MODEL_TYPES), "name or tags.team")
+MODEL_VERSIONS = Grammar(
+    "model versions", _REGISTRY_KINDS,
+    {k: (k, "number" if t == "number" else "string") for k, t in _VERSION_TYPES.items()},
+    _registry_rules(_VERSION_TYPES), "name, run_id, version_number or tags.team")
+_MODEL_ORDER = Grammar("registered models", {}, {
+    "name": ("name", "string"), "timestamp": ("last_updated_timestamp", "number"),
+    "creation_timestamp": ("creation_timestamp", "number"),
+    "last_updated_timestamp": ("last_updated_timestamp", "number")},
+    _registry_rules({}), "name, creation_timestamp or last_updated_timestamp")
+_VERSION_ORDER = Grammar("model versions", {}, {
+    "name": ("name", "string"), "version_number": ("version_number", "number"),
+    "creation_timestamp": ("creation_timestamp", "number"),
+    "last_updated_timestamp": ("last_updated_timestamp", "number"),
+    "timestamp": ("last_updated_timestamp", "number")},
+    _registry_rules({}), "name, version_number or last_updated_timestamp")
 
 
-def _parse_filter(text: str, attributes: dict[str, str]) -> list[_Clause]:
-    """MLflow's registry filter: ``clause AND clause …`` where a clause is ``attribute op
-    value`` or ``tags.<key> op value``; ``attributes`` maps a name to its type
-    (``string``, ``number``, ``list``: also IN)."""
+def _filter(text: str, grammar: Grammar) -> list[Comparison]:
     try:
-        tokens = tokenize(text)
+        found = parse_filter(text, grammar)
     except SearchError as exc:
         raise invalid(f"Invalid filter {text!r}: {exc}") from None
-    clauses, i = [], 0
-
-    def fail(tok: Token, why: str) -> MlflowError:
-        return invalid(f"Invalid filter {text!r} at column {tok.at}: {why}")
-
-    while tokens[i].kind != "end":
-        tok = tokens[i]
-        if tok.kind == "ident" and tok.entity.lower() in ("tags", "tag"):
-            field, kind = f"tags.{tok.value}", "string"
-        elif tok.kind in ("word", "ident") and (
-                tok.kind == "word" or tok.entity.lower() in ("attribute", "attributes", "")):
-            key = str(tok.value).lower()
-            if key not in attributes:
-                raise fail(tok, f"{tok.text!r} is not searchable here; use "
-                                f"{', '.join(sorted(attributes))} or tags.<key>")
-            field, kind = key, attributes[key]
-        else:
-            raise fail(tok, f"expected an attribute or tags.<key>, found {tok.text!r}")
-        i += 1
-        op_tok = tokens[i]
-        op = str(op_tok.value).upper() if op_tok.kind in ("op", "word") else ""
-        if op == "NOT" and tokens[i + 1].kind == "word" and tokens[i + 1].value == "IN":
-            op, i = "NOT IN", i + 1
-        allowed = {"string": {"=", "!=", "LIKE", "ILIKE"},
-                   "list": {"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"},
-                   "number": {"=", "!=", "<", "<=", ">", ">=", "IN", "NOT IN"}}[kind]
-        if op not in allowed:
-            raise fail(op_tok, f"{field} takes {', '.join(sorted(allowed))}, not "
-                               f"{op_tok.text!r}")
-        i += 1
-        value: Any
-        if op in ("IN", "NOT IN"):
-            if tokens[i].text != "(":
-                raise fail(tokens[i], "IN takes a list: ('a', 'b')")
-            items, i = [], i + 1
-            while True:
-                if tokens[i].kind not in ("string", "number"):
-                    raise fail(tokens[i], "expected a value in the list")
-                items.append(tokens[i].value)
-                i += 1
-                if tokens[i].text == ")":
-                    i += 1
-                    break
-                if tokens[i].text != ",":
-                    raise fail(tokens[i], "expected ',' or ')'")
-                i += 1
-            value = [_typed(v, kind, text) for v in items]
-        else:
-            if tokens[i].kind not in ("string", "number"):
-                raise fail(tokens[i], "expected a quoted string or a number")
-            value = _typed(tokens[i].value, kind, text)
-            i += 1
-        clauses.append(_Clause(field, op, value))
-        if tokens[i].kind == "word" and tokens[i].value == "AND":
-            i += 1
-            if tokens[i].kind == "end":
-                raise fail(tokens[i], "a clause must follow AND")
-        elif tokens[i].kind != "end":
-            raise fail(tokens[i], "clauses are joined by AND")
-    return clauses
+    typed = []
+    for c in found:  # version numbers compare as numbers, quoted or not
+        if c.kind == "attribute" and grammar.type_of(c.key) == "number":
+            value = tuple(_number(v, text) for v in c.value) if isinstance(c.value, tuple) \
+                else _number(c.value, text)
+            c = dataclasses.replace(c, value=value)
+        typed.append(c)
+    return typed
 
 
-def _typed(value: Any, kind: str, text: str) -> Any:
-    if kind != "number":
-        return str(value)
+def _number(value: Any, text: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
         raise invalid(f"Invalid filter {text!r}: {value!r} is not a number") from None
 
 
-def _matches(clauses: Sequence[_Clause], fields: Callable[[str], Any]) -> bool:
-    for c in clauses:
-        have = fields(c.field)
-        if have is None:
-            # A tag the item does not have equals nothing, so it is "!=" anything (the
-            # client adds tags.`mlflow.prompt.is_prompt` != 'true' to every search).
-            if c.op in ("!=", "NOT IN"):
-                continue
-            return False
-        if c.op == "=":
-            hit = have == c.value
-        elif c.op == "!=":
-            hit = have != c.value
-        elif c.op in ("LIKE", "ILIKE"):
-            hit = _like(c.value, str(have), c.op == "ILIKE")
-        elif c.op == "IN":
-            hit = have in c.value
-        elif c.op == "NOT IN":
-            hit = have not in c.value
-        else:
-            hit = {"<": have < c.value, "<=": have <= c.value, ">": have > c.value,
-                   ">=": have >= c.value}[c.op]
-        if not hit:
-            return False
-    return True
+def _matches(clauses: Sequence[Comparison], field: Callable[[Comparison], Any]) -> bool:
+    # A tag the item does not have equals nothing, so it is "!=" anything (the client adds
+    # tags.`mlflow.prompt.is_prompt` != 'true' to every search).
+    return all(holds(c, field(c), missing_differs=True) for c in clauses)
 
 
-def _order(items: list[Any], clauses: Sequence[str], keys: dict[str, Callable[[Any], Any]],
-           default: Sequence[str]) -> list[Any]:
+def _order(items: list[Any], clauses: Sequence[str], grammar: Grammar,
+           keys: dict[str, Callable[[Any], Any]], default: Sequence[str]) -> list[Any]:
     """``items`` sorted by ``clauses`` (``"name ASC"``, ``"version_number DESC"``…),
     then by ``default``'s keys not named."""
-    parsed: list[tuple[str, bool]] = []
-    for clause in clauses:
-        parts = clause.split()
-        if not parts or len(parts) > 2 or parts[0].lower() not in keys or (
-                len(parts) == 2 and parts[1].upper() not in ("ASC", "DESC")):
-            raise invalid(f"Invalid order_by clause {clause!r}: use one of "
-                          f"{', '.join(sorted(keys))}, then optionally ASC or DESC")
-        parsed.append((parts[0].lower(), len(parts) == 1 or parts[1].upper() == "ASC"))
-    named = {k for k, _ in parsed}
-    for clause in default:
-        key, _, direction = clause.partition(" ")
-        if key not in named:
-            parsed.append((key, direction != "DESC"))
-    for key, ascending in reversed(parsed):
-        items = sorted(items, key=keys[key], reverse=not ascending)
-    return items
+    try:
+        parsed = parse_order_by(clauses, grammar)
+        named = {o.key for o in parsed}
+        parsed += [o for o in parse_order_by(default, grammar) if o.key not in named]
+    except SearchError as exc:
+        raise invalid(f"Invalid order_by {list(clauses)!r}: {exc}") from None
+    return sort_by(items, parsed, lambda item, o: keys[o.key](item))
 
 
-def _page(items: list[Any], body: Body, limits: tuple[int, int],
+def _page(items: list[Any], body: Body, limits: tuple[int, int], *query: Any,
           ) -> tuple[list[Any], str | None]:
     size = body.integer("max_results", limits[0])
     if not 1 <= size <= limits[1]:
         raise invalid(f"Invalid value {size} for parameter 'max_results': from 1 to "
                       f"{limits[1]}")
-    start = 0
-    if body.has("page_token"):
-        token = body.text("page_token")
-        try:
-            start = int(msgspec.json.decode(base64.urlsafe_b64decode(token))["offset"])
-        except (binascii.Error, ValueError, KeyError, TypeError, msgspec.DecodeError):
-            raise invalid(f"Invalid page token {token!r}: pass the next_page_token of the "
-                          "previous answer unchanged") from None
+    try:
+        start = decode_page_token(body.text("page_token"), *query) \
+            if body.has("page_token") else 0
+    except SearchError as exc:
+        raise invalid(str(exc)) from None
     end = start + size
-    more = end < len(items)
-    token_out = base64.urlsafe_b64encode(msgspec.json.encode({"offset": end})).decode() \
-        if more else None
-    return items[start:end], token_out
+    return items[start:end], encode_page_token(end, *query) if end < len(items) else None
 
 
-def _tag_or(tags: dict[str, str], field: str) -> str | None:
-    return tags.get(field[5:]) if field.startswith("tags.") else None
+def _tag_or(tags: dict[str, str], c: Comparison) -> str | None:
+    return tags.get(c.key) if c.kind == "tag" else None
 
 
 def _search_models(conn: Connection, body: Body) -> dict[str, Any]:
     text = body.text("filter", "")
-    clauses = _parse_filter(text, {"name": "string"}) if text else []
+    clauses = _filter(text, REGISTERED_MODELS)
     found = []
     for summary in registry.list_models(conn):
-        def field(f: str, s: registry.ModelSummary = summary) -> Any:
-            return s.name if f == "name" else _tag_or(s.tags, f)
+        def field(c: Comparison, s: registry.ModelSummary = summary) -> Any:
+            return s.name if c.kind == "attribute" else _tag_or(s.tags, c)
         if _matches(clauses, field):
             found.append(summary)
     keys: dict[str, Callable[[Any], Any]] = {
-        "name": lambda s: s.name, "timestamp": lambda s: s.updated,
-        "creation_timestamp": lambda s: s.created,
+        "name": lambda s: s.name, "creation_timestamp": lambda s: s.created,
         "last_updated_timestamp": lambda s: s.updated}
-    ordered = _order(found, body.strings("order_by"), keys, ["name ASC"])
-    page, token = _page(ordered, body, MODELS_PAGE)
+    order_by = body.strings("order_by")
+    ordered = _order(found, order_by, _MODEL_ORDER, keys, ["name ASC"])
+    page, token = _page(ordered, body, MODELS_PAGE, "registered-models", text, order_by)
     models = [_model_json(m) for s in page if (m := registry.get_model(conn, s.name))]
     return {"registered_models": models or None, "next_page_token": token}
 
 
 def _search_versions(conn: Connection, body: Body) -> dict[str, Any]:
     text = body.text("filter", "")
-    attributes = {"name": "list", "run_id": "list", "version_number": "number",
-                  "source_path": "string", "model_id": "list"}
-    clauses = _parse_filter(text, attributes) if text else []
-    names = [c.value for c in clauses if c.field == "name" and c.op == "="]
-    runs = [c.value for c in clauses if c.field == "run_id" and c.op == "="]
+    clauses = _filter(text, MODEL_VERSIONS)
+    names = [str(c.value) for c in clauses
+             if c.kind == "attribute" and c.key == "name" and c.op == "="]
+    runs = [str(c.value) for c in clauses
+            if c.kind == "attribute" and c.key == "run_id" and c.op == "="]
     versions = registry.find_versions(conn, names or None, runs[0] if runs else None)
     sources = {(v.name, v.version): _answer_source(conn, v) for v in versions}
     found = []
     for version in versions:
-        def field(f: str, v: registry.ModelVersion = version) -> Any:
+        def field(c: Comparison, v: registry.ModelVersion = version) -> Any:
             return {"name": v.name, "run_id": v.run_id, "version_number": v.version,
                     "model_id": v.model_id,
-                    "source_path": sources[(v.name, v.version)]}.get(f) \
-                if not f.startswith("tags.") else _tag_or(v.tags, f)
+                    "source_path": sources[(v.name, v.version)]}.get(c.key) \
+                if c.kind == "attribute" else _tag_or(v.tags, c)
         if _matches(clauses, field):
             found.append(version)
     keys: dict[str, Callable[[Any], Any]] = {
         "name": lambda v: v.name, "version_number": lambda v: v.version,
         "creation_timestamp": lambda v: v.created,
-        "last_updated_timestamp": lambda v: v.updated, "timestamp": lambda v: v.updated}
-    ordered = _order(found, body.strings("order_by"), keys,
+        "last_updated_timestamp": lambda v: v.updated}
+    order_by = body.strings("order_by")
+    ordered = _order(found, order_by, _VERSION_ORDER, keys,
                      ["last_updated_timestamp DESC", "name ASC", "version_number DESC"])
-    page, token = _page(ordered, body, VERSIONS_PAGE)
+    page, token = _page(ordered, body, VERSIONS_PAGE, "model-versions", text, order_by)
     return {"model_versions": [_version_json(v, sources[(v.name, v.version)])
                                for v in page] or None,
             "next_page_token": token}
