@@ -12,6 +12,7 @@ through Kafka when the module asks for it with ``pytestmark = backends``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -61,22 +62,19 @@ def server_env(backend: str, tmp: Path) -> tuple[dict[str, str], Iterator[str] |
     return env, owner
 
 
-@pytest.fixture(scope="module")
-def tracking(backend: str, tmp_path_factory: pytest.TempPathFactory,
-             ) -> Iterator[ServerProcess]:
-    """A runstream server that the MLflow client in this process logs to."""
+@contextlib.contextmanager
+def pointed_at(server: ServerProcess) -> Iterator[None]:
+    """The MLflow client of this process logs to ``server`` (and the environment is the
+    one a script would have); ended runs and the environment are put back after."""
     import mlflow
 
-    tmp = tmp_path_factory.mktemp(f"mlflow-{backend}")
-    env, owner = server_env(backend, tmp)
-    server = ServerProcess(tmp / "server", env=env).start()
     saved = {k: os.environ.get(k) for k in [*MLFLOW_ENV, "MLFLOW_TRACKING_URI"]}
     os.environ.update(MLFLOW_ENV)
     os.environ["MLFLOW_TRACKING_URI"] = server.url
     mlflow.set_tracking_uri(server.url)
     mlflow.set_registry_uri(server.url)
     try:
-        yield server
+        yield
     finally:
         while mlflow.active_run() is not None:
             mlflow.end_run()
@@ -85,6 +83,19 @@ def tracking(backend: str, tmp_path_factory: pytest.TempPathFactory,
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def tracking(backend: str, tmp_path_factory: pytest.TempPathFactory,
+             ) -> Iterator[ServerProcess]:
+    """A runstream server that the MLflow client in this process logs to."""
+    tmp = tmp_path_factory.mktemp(f"mlflow-{backend}")
+    env, owner = server_env(backend, tmp)
+    server = ServerProcess(tmp / "server", env=env).start()
+    try:
+        with pointed_at(server):
+            yield server
+    finally:
         server.stop()
         if owner is not None:
             owner.close()

@@ -5,7 +5,6 @@ MLflow's own client — after `runstream replay` rebuilt every view from the eve
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,29 +14,17 @@ from typing import Any
 import pytest
 
 from tests.conftest import ServerProcess
-from tests.mlflow.conftest import MLFLOW_ENV, server_env, unique
+from tests.mlflow.conftest import pointed_at, server_env, unique
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def restartable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    import mlflow
-
     env, owner = server_env(request.param, tmp_path)
     server = ServerProcess(tmp_path / "server", env=env).start()
-    saved = {k: os.environ.get(k) for k in MLFLOW_ENV}
-    os.environ.update(MLFLOW_ENV)
-    mlflow.set_tracking_uri(server.url)
-    mlflow.set_registry_uri(server.url)
     try:
-        yield server
+        with pointed_at(server):
+            yield server
     finally:
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         server.stop()
         if owner is not None:
             owner.close()

@@ -145,10 +145,13 @@ class Body:
     def has(self, key: str) -> bool:
         return self.data.get(key) not in (None, "")
 
-    def text(self, key: str, default: str | None = None) -> str:
+    def _scalar(self, key: str) -> Any:
+        """The field's value; a one-item list (a repeated query key) as its item."""
         value = self.data.get(key)
-        if isinstance(value, list) and len(value) == 1:
-            value = value[0]
+        return value[0] if isinstance(value, list) and len(value) == 1 else value
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self._scalar(key)
         if value is None or value == "":
             if default is None:
                 raise invalid(f"Missing value for required parameter '{key}'.")
@@ -159,9 +162,7 @@ class Body:
         return value
 
     def integer(self, key: str, default: int | None = None) -> int:
-        value = self.data.get(key)
-        if isinstance(value, list) and len(value) == 1:
-            value = value[0]
+        value = self._scalar(key)
         if value is None or value == "":
             if default is None:
                 raise invalid(f"Missing value for required parameter '{key}'.")
