@@ -4,7 +4,10 @@ It writes ``run.submitted`` and ``run.started``, runs ``python -u script args``
 with stdout and stderr captured line by line, serves the SDK channel so metrics
 and lines share one seq order, uploads ``outputs/`` and writes
 ``run.completed``. Every event goes through the run's spool and shipper, so a
-server that is down only delays delivery. Between ``run.started`` and
+server that is down only delays delivery. A script submitted with MLflow's variables
+(``RunSpec.mlflow``, see :mod:`runstream_agent.mlflow_env`) is held at a launch gate
+until the server knows its run (:mod:`runstream_agent.readiness`): its first MLflow
+call asks for it. Between ``run.started`` and
 ``run.completed`` a heartbeat keeps the lease of a quiet run; the script is
 started so that it dies with this agent (see :mod:`runstream_agent.orphans`).
 """
@@ -35,9 +38,11 @@ from runstream.sink import Sink
 from runstream.spool import Spool
 from runstream_agent.capture import LineCapture
 from runstream_agent.channel import ChannelServer
-from runstream_agent.orphans import guarded_command, record_script
+from runstream_agent.mlflow_env import MLFLOW_REMOVED, mlflow_env
+from runstream_agent.orphans import LaunchGate, guarded_command, record_script
 from runstream_agent.outcome import Outcome, TracebackWatch, decide
 from runstream_agent.outputs import Progress, upload_outputs
+from runstream_agent.readiness import READY_PATIENCE, wait_until_known
 
 __all__ = ["Agent", "RunSpec", "opening_events"]
 
@@ -66,6 +71,9 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     name: str = ""  # the run's name (`submit --name`)
     params: dict[str, str] = {}  # `submit --param k=v`: one params.logged after run.submitted
     tags: dict[str, str] = {}  # `submit --tag k=v`
+    # Point the script's MLflow client at this run (`submit` does unless --no-mlflow);
+    # the script then starts once the server knows the run.
+    mlflow: bool = False
 
 
 def opening_events(spec: RunSpec) -> list[Payload]:
@@ -87,7 +95,8 @@ class Agent:
                  progress: Progress | None = None,
                  on_problem: Callable[[str], None] | None = None,
                  delivery_patience: float = 15.0,
-                 explain: Callable[[Outcome], Outcome] | None = None) -> None:
+                 explain: Callable[[Outcome], Outcome] | None = None,
+                 ready_patience: float = READY_PATIENCE) -> None:
         self.spec = spec
         self.spool = spool
         self.sink = sink
@@ -96,6 +105,7 @@ class Agent:
         self._echo = echo
         self._progress = progress
         self._patience = delivery_patience
+        self._ready_patience = ready_patience  # for the server to know an MLflow run
         # Told how the script ended before that is recorded; may say more (the docker
         # target's agent names an OOM kill, which looks like any SIGKILL from here).
         self._explain = explain
@@ -147,22 +157,42 @@ class Agent:
                "RUNSTREAM_AGENT_SOCKET": str(channel.path), "RUNSTREAM_RUN_ID": spec.run_id,
                "RUNSTREAM_PROJECT": spec.project, "RUNSTREAM_URL": spec.url,
                SUBMITTED_PARAMS: json.dumps(spec.params)}
+        gate = LaunchGate() if spec.mlflow else None
+        if spec.mlflow:
+            for name in MLFLOW_REMOVED:
+                env.pop(name, None)
+            env.update(mlflow_env(spec.url, spec.run_id, spec.project,
+                                  os.environ.get("RUNSTREAM_TOKEN", "")))
         try:
-            # Killed by the kernel should this agent die (SIGKILL, OOM): never unwatched.
-            # This thread forks it and lives until it ended, as PR_SET_PDEATHSIG needs.
-            child = subprocess.Popen(
-                guarded_command(spec.python, ["-u", spec.script, *spec.args]),
-                cwd=spec.workdir, env=env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                start_new_session=True)  # its own group: the agent decides about Ctrl-C
-        except OSError as exc:
-            return Outcome("failed", None, f"cannot start {spec.python}: {exc}")
+            try:
+                # Killed by the kernel should this agent die (SIGKILL, OOM): never
+                # unwatched. This thread forks it and lives until it ended, as
+                # PR_SET_PDEATHSIG needs.
+                child = subprocess.Popen(
+                    guarded_command(spec.python, ["-u", spec.script, *spec.args],
+                                    gate=gate.read_fd if gate else None),
+                    cwd=spec.workdir, env=env, pass_fds=(gate.read_fd,) if gate else (),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    start_new_session=True)  # its own group: the agent decides about Ctrl-C
+            except OSError as exc:
+                return Outcome("failed", None, f"cannot start {spec.python}: {exc}")
+            if gate is not None:
+                gate.started()
+            return self._watch(child, gate)
+        finally:
+            if gate is not None:
+                gate.close()  # never opened: the script does not start
+
+    def _watch(self, child: subprocess.Popen[bytes], gate: LaunchGate | None) -> Outcome:
+        """Record the script's start, let it run (through the gate) and capture it."""
+        spec = self.spec
         self._child = child
         assert child.stdout is not None and child.stderr is not None
         # Whoever takes the stream over after this agent died stops what is left of it.
         with contextlib.suppress(OSError):  # without it, only the kernel's kill remains
             record_script(self.spool.path, child.pid, spec.run_id)
-        self.writer.append([RunStarted(pid=child.pid, host=spec.host, lease=spec.lease)])
+        started = self.writer.append([RunStarted(pid=child.pid, host=spec.host,
+                                                 lease=spec.lease)])
         self.recorder.alive()
         watch = TracebackWatch()
 
@@ -177,11 +207,25 @@ class Agent:
         capture = LineCapture({child.stdout.fileno(): 1, child.stderr.fileno(): 2}, on_batch,
                               echo=self._echo, on_line=watch.feed)
         with self._cancel_on_signals():
+            if gate is not None:
+                self._await_server(started)
+                if not self._canceled:
+                    gate.open()
+                gate.close()
             capture.run()
             returncode = child.wait()
         child.stdout.close()
         child.stderr.close()
         return decide(returncode, canceled=self._canceled, watch=watch)
+
+    def _await_server(self, seq: int) -> None:
+        """Hold the script until the server has the run's events up to ``seq``."""
+        problem = wait_until_known(
+            self.shipper, seq, run_id=self.spec.run_id, url=self.spec.url,
+            token=os.environ.get("RUNSTREAM_TOKEN", ""), kafka=bool(self.spec.kafka),
+            patience=self._ready_patience, stop=lambda: self._canceled)
+        if problem:
+            self._say(problem)
 
     def _say(self, message: str) -> None:
         if self._on_problem is not None:

@@ -37,16 +37,18 @@ from runstream.spool import Spool
 from runstream.writer import StreamWriter
 from runstream_agent.outcome import Outcome
 
-__all__ = ["LOST", "SCRIPT_FILE", "WATCH_FILE", "ScriptRecord", "end_orphan", "guarded_command",
-           "hold_watch", "is_watched", "last_completed", "record_script", "stop_leftovers"]
+__all__ = ["LOST", "SCRIPT_FILE", "WATCH_FILE", "LaunchGate", "ScriptRecord", "end_orphan",
+           "guarded_command", "hold_watch", "is_watched", "last_completed", "record_script",
+           "stop_leftovers"]
 
 SCRIPT_FILE = "script.json"
 WATCH_FILE = "watch"
 LOST = "agent lost"
 
 # Run by the target's Python before the script: ask for SIGKILL when the agent (its
-# parent) dies, check the agent did not die before that, then become the script. No
-# site imports: this costs about 15 ms, once per run.
+# parent) dies, check the agent did not die before that, wait at the gate if there is
+# one (a byte on that descriptor opens it; its end without one, or Ctrl-C, means never),
+# then become the script. No site imports: this costs about 15 ms, once per run.
 _WRAPPER = (
     "import os,sys\n"
     "try:\n"
@@ -54,16 +56,55 @@ _WRAPPER = (
     "except Exception:\n"
     " pass\n"
     "if os.getppid()!=int(sys.argv[1]):os._exit(137)\n"
-    "os.execv(sys.executable,[sys.executable]+sys.argv[2:])\n"
+    "g=int(sys.argv[2])\n"
+    "if g>=0:\n"
+    " try:\n"
+    "  if not os.read(g,1):os._exit(137)\n"
+    " except KeyboardInterrupt:\n"
+    "  os._exit(130)\n"
+    " os.close(g)\n"
+    "os.execv(sys.executable,[sys.executable]+sys.argv[3:])\n"
 )
 
 
-def guarded_command(python: str, args: list[str]) -> list[str]:
+def guarded_command(python: str, args: list[str], gate: int | None = None) -> list[str]:
     """The command that runs ``python *args`` and dies with this process (on Linux;
-    elsewhere the command itself, and ``runstream sync`` stops what is left)."""
-    if not sys.platform.startswith("linux"):
+    elsewhere, without a gate, the command itself, and ``runstream sync`` stops what
+    is left). With ``gate``, the read end of a pipe the child inherits, the script
+    starts only once a byte is written to the pipe (see :class:`LaunchGate`): the
+    process, and so its pid, exists before the script runs."""
+    if gate is None and not sys.platform.startswith("linux"):
         return [python, *args]
-    return [python, "-S", "-c", _WRAPPER, str(os.getpid()), *args]
+    return [python, "-S", "-c", _WRAPPER, str(os.getpid()), str(-1 if gate is None else gate),
+            *args]
+
+
+class LaunchGate:
+    """A pipe that holds the script (started by :func:`guarded_command` with
+    ``gate=read_fd``) until :meth:`open`; :meth:`close` without opening stops it."""
+
+    def __init__(self) -> None:
+        self.read_fd, self._write_fd = os.pipe()
+        os.set_inheritable(self.read_fd, True)
+
+    def started(self) -> None:
+        """The child has its copy of the read end: drop ours."""
+        if self.read_fd >= 0:
+            os.close(self.read_fd)
+            self.read_fd = -1
+
+    def open(self) -> None:
+        """Let the script start (harmless when the child is gone)."""
+        if self._write_fd >= 0:
+            with contextlib.suppress(OSError):  # BrokenPipeError: it died waiting
+                os.write(self._write_fd, b"\x01")
+        self.close()
+
+    def close(self) -> None:
+        self.started()
+        if self._write_fd >= 0:
+            os.close(self._write_fd)
+            self._write_fd = -1
 
 
 # -- which process group is the script's ------------------------------------

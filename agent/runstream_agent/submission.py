@@ -60,11 +60,12 @@ def pairs(option: str, items: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 def prepare(project_dir: Path, script: str, args: list[str], target_name: str,
             settings: SdkSettings, *, name: str = "", params: dict[str, str] | None = None,
-            tags: dict[str, str] | None = None) -> tuple[RunSpec, Spool]:
+            tags: dict[str, str] | None = None, mlflow: bool = False) -> tuple[RunSpec, Spool]:
     """Check the submission, reserve a run id and take the snapshot.
 
     ``name``, ``params`` and ``tags`` are the run's name and those given at
-    submission (see :func:`pairs`). Returns the run's spec and its (locked) spool,
+    submission (see :func:`pairs`); ``mlflow`` points the script's MLflow client at
+    the run (:mod:`runstream_agent.mlflow_env`). Returns the run's spec and its (locked) spool,
     which holds the snapshot."""
     if len(name) > MAX_NAME_CHARS or "\x00" in name:
         raise SubmitError(f"--name: a run name is at most {MAX_NAME_CHARS} characters "
@@ -96,7 +97,8 @@ def prepare(project_dir: Path, script: str, args: list[str], target_name: str,
         kafka=target.kafka if target.kafka is not None else settings.kafka,
         kafka_topic=target.topic if target.topic is not None else settings.kafka_topic,
         snapshot=snapshot.sha256, user=_user(), host=socket.gethostname(),
-        lease=settings.lease, name=name, params=dict(params or {}), tags=dict(tags or {}))
+        lease=settings.lease, name=name, params=dict(params or {}), tags=dict(tags or {}),
+        mlflow=mlflow)
     return spec, spool
 
 

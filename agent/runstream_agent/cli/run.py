@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from runstream_agent.agent import Agent
 from runstream_agent.cli.containers import prepare_container
 from runstream_agent.cli.number import KAFKA_NUMBER_PATIENCE, run_number
 from runstream_agent.console import echo, footer, upload_progress
+from runstream_agent.mlflow_env import mlflow_notes
 from runstream_agent.snapshot import SnapshotError
 from runstream_agent.submission import (
     SubmitError,
@@ -41,11 +43,13 @@ __all__ = ["submit", "sync"]
               help="A parameter of the run (repeatable); fixed once logged.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
               help="A tag of the run (repeatable).")
+@click.option("--no-mlflow", is_flag=True,
+              help="Leave the script's MLFLOW_* variables as they are (see MLflow below).")
 @click.argument("script")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, name: str,
-           params: tuple[str, ...], tags: tuple[str, ...], script: str,
+           params: tuple[str, ...], tags: tuple[str, ...], no_mlflow: bool, script: str,
            args: tuple[str, ...]) -> None:
     """Run SCRIPT [ARGS]... as a tracked run.
 
@@ -64,6 +68,19 @@ def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, nam
     produced to that topic, which a server in Kafka mode consumes; files still
     go to RUNSTREAM_URL. RUNSTREAM_KAFKA_COMPRESSION=zstd compresses the records
     (default: none). Until delivered, events wait in the on-disk spool.
+
+    \b
+    MLflow: the server is an MLflow tracking server too, and the script's
+    MLflow calls log into this run: submit sets MLFLOW_TRACKING_URI (the server,
+    as the script reaches it; in a container the address its agent uses),
+    MLFLOW_RUN_ID (this run: mlflow.start_run() and autolog resume it) and
+    MLFLOW_EXPERIMENT_NAME (the project, the run's experiment), replacing yours,
+    and starts the script once the server knows the run. The run stays the
+    agent's: the script's mlflow.end_run() does not end it, its exit does. A
+    script that calls mlflow.set_experiment(NAME) must be submitted in project
+    NAME (RUNSTREAM_PROJECT=NAME), as MLflow resumes no run of another
+    experiment. --no-mlflow leaves every MLFLOW_* variable alone, e.g. to log
+    to another MLflow server (then that run is not this one).
     """
     settings = SdkSettings.from_env()
     try:
@@ -73,10 +90,13 @@ def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, nam
     container = prepare_container(project_dir, target)  # a docker target: engine and image
     try:
         spec, spool = prepare(project_dir, script, list(args), target, settings, name=name,
-                              params=given_params, tags=given_tags)
+                              params=given_params, tags=given_tags, mlflow=not no_mlflow)
     except (TargetError, SubmitError, SnapshotError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"RunId: {spec.run_id}")
+    if spec.mlflow:
+        for note in mlflow_notes(spec.url, spec.run_id, {**os.environ, **spec.env}):
+            click.echo(f"runstream: {note}", err=True)
     if container is not None:
         container.submit(ctx, spec, spool, detach=detach, settings=settings)
         return

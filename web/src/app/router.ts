@@ -57,6 +57,40 @@ export const paths = {
   model: (name: string) => `/models/${encodeURIComponent(name)}`,
 };
 
+/**
+ * The page an MLflow link names, or null. MLflow's client prints links to its own UI's
+ * hash routes ("View run at <tracking uri>/#/experiments/1/runs/<run id>"); runstream's
+ * server is that tracking URI, so those links open here: a run's page, the dashboard
+ * (an experiment), the models.
+ */
+export function mlflowLinkPath(pathname: string, hash: string): string | null {
+  if (pathname !== "/" || !hash.startsWith("#/")) return null;
+  let parts: string[];
+  try {
+    parts = hash.slice(2).split("?")[0]!.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return null; // a malformed escape: not a link MLflow made
+  }
+  if (parts[0] === "experiments") {
+    return parts[2] === "runs" && parts[3] ? paths.run(parts[3]) : paths.runs();
+  }
+  if (parts[0] === "models") return parts[1] ? paths.model(parts[1]) : paths.models();
+  return null;
+}
+
+/** Open the page of the MLflow link this page is loaded from, or that a hash change goes
+ * to (a link opened in the tab already showing the dashboard), in its place in the history. */
+export function followMlflowLinks(): void {
+  const follow = () => {
+    const to = mlflowLinkPath(window.location.pathname, window.location.hash);
+    if (to === null) return;
+    window.history.replaceState(null, "", to); // drops the hash
+    for (const fn of [...listeners]) fn();
+  };
+  follow();
+  window.addEventListener("hashchange", follow);
+}
+
 /** A link that navigates without reloading (ctrl/cmd-click still opens a new tab). */
 export function linkHandler(to: string) {
   return (e: { preventDefault(): void; ctrlKey: boolean; metaKey: boolean; button: number }) => {
