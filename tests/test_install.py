@@ -1,8 +1,10 @@
 """What users install: the sdist and the wheel (built as `pip install "runstream[server]"`
-gets them) carry the built web UI, and the installed `runstream server` serves it.
+gets them) carry the built web UI, the installed `runstream server` serves it, and it
+takes a run that the real MLflow client logs to it.
 
 scripts/check-install does the work (build, install into a fresh venv without Node.js,
-start the server, fetch / and its assets); these tests hold it to its word both ways.
+start the server, fetch / and its assets, install mlflow-skinny, log a run with MLflow,
+read it back through /api/runs); these tests hold it to its word both ways.
 They need PyPI (or pip's cache) for the dependencies; about 1 minute each when nothing
 changed (the built wheels are cached by the sources' hash), a few more after a change.
 """
@@ -42,6 +44,17 @@ def test_the_installed_wheel_serves_the_web_ui(
                      output), output
 
 
+def test_the_installed_server_keeps_what_mlflow_logs(
+        checked: subprocess.CompletedProcess[str]) -> None:
+    """mlflow-skinny in the same fresh venv logs a run (param, stepped metric, log_text)
+    with MLFLOW_TRACKING_URI at the installed server; /api/runs must show all of it."""
+    output = checked.stdout + checked.stderr
+    assert checked.returncode == 0, output
+    assert "installing mlflow-skinny" in output
+    assert re.search(r"the installed server keeps what MLflow logged: run [0-9a-f]{32} with its "
+                     r"param, metric and artifact", output), output
+
+
 def without_web_ui(wheel: Path, into: Path) -> Path:
     """A copy of `wheel` without runstream_server/static (as a build without the UI hook
     would make it)."""
@@ -72,3 +85,4 @@ def test_a_wheel_without_the_web_ui_fails_the_check(
     assert done.returncode == 1, output
     assert "the installed server does not serve the web UI" in output
     assert "GET / answered 503" in output
+    assert "mlflow-skinny" not in output  # a wheel without its UI is not worth more checks
