@@ -25,6 +25,10 @@ SUBPROTOCOL = "runstream"
 TOKEN_PROTOCOL = "runstream.token."
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# MLflow's searches are POSTs that change nothing: a read-only token may make them.
+READ_POSTS = frozenset(f"/api/2.0/mlflow/{path}" for path in (
+    "runs/search", "experiments/search", "logged-models/search",
+    "registered-models/get-latest-versions"))
 # Bodies a page on another site may send without asking first (CORS "simple" requests).
 SIMPLE_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded",
                           "multipart/form-data"})
@@ -58,7 +62,8 @@ def token_middleware(token: str, read_token: str = "") -> Any:
                                    f"the subprotocol `{TOKEN_PROTOCOL}<token>`")
             given = _token_of(request)
             if _matches(given, read_token) and not _matches(given, token):
-                if request.method in WRITES:
+                if request.method in WRITES and not (
+                        request.method == "POST" and request.path in READ_POSTS):
                     raise problem(403, "this token is read-only (RUNSTREAM_READ_TOKEN): "
                                        f"{request.method} {request.path} needs the write "
                                        "token (RUNSTREAM_TOKEN)")

@@ -60,6 +60,14 @@ async def test_a_read_token_reads_but_cannot_write(
         assert "read-only" in (await resp.json())["error"]
     run = await (await client.get("/api/runs/iris_1", headers=bearer("w-secret"))).json()
     assert run["archived"] is False
+    # MLflow's searches are POSTs that change nothing: the read token may search…
+    found = await client.post("/api/2.0/mlflow/runs/search", json={"experiment_ids": ["0"]},
+                              headers=bearer("r-secret"))
+    assert found.status == 200, await found.text()
+    # …but not write through MLflow's API.
+    for path in ["/api/2.0/mlflow/runs/create", "/api/2.0/mlflow/experiments/create"]:
+        resp = await client.post(path, json={"name": "x"}, headers=bearer("r-secret"))
+        assert resp.status == 403, path
 
 
 async def test_another_sites_page_cannot_post_csrf(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from math import isfinite
 from typing import Any
 
 import msgspec
@@ -59,7 +60,16 @@ from runstream_server.mlflow.convert import (
 from runstream_server.mlflow.experiments import active_experiment, experiment_id_in, view_type
 from runstream_server.mlflow.logged_models import outputs_of_run
 from runstream_server.mlflow.projects import ensure_project_experiments, experiment_of_project
-from runstream_server.mlflow.wire import API, Body, double, invalid, missing, ok, routes
+from runstream_server.mlflow.wire import (
+    API,
+    Body,
+    double,
+    double_out,
+    invalid,
+    missing,
+    ok,
+    routes,
+)
 from runstream_server.mlflow.writes import write
 from runstream_server.projections.experiments import DEFAULT_ID
 from runstream_server.projections.runs import RunView, runs_table
@@ -529,10 +539,11 @@ async def get_history(request: web.Request) -> web.Response:
         raise invalid(str(exc)) from None
     await require_run(request, run_id)
     page = await read(request, queries.metric_history, run_id, key, offset, limit)
-    metrics = [{"key": key, "value": v, "timestamp": round(t * 1000), "step": s}
+    metrics = [{"key": key, "value": v if isfinite(v) else double_out(v),
+                "timestamp": round(t * 1000), "step": s}
                for s, t, v in zip(page.steps, page.times, page.values, strict=True)]
     next_token = encode_page_token(offset + limit, "history", run_id, key) if page.more else None
-    return ok({"metrics": metrics, "next_page_token": next_token})
+    return ok({"metrics": metrics, "next_page_token": next_token}, finite=True)
 
 
 def _sampled(conn: Connection, run_ids: list[str], key: str, start: int | None,
