@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import struct
 import sys
 from array import array
@@ -25,7 +26,12 @@ from runstream_server.projections.experiments import (
     experiments_table,
 )
 from runstream_server.projections.logs import chunk_decoder, log_chunks
-from runstream_server.projections.metrics import metric_chunks, metric_values, value_decoder
+from runstream_server.projections.metrics import (
+    metric_chunks,
+    metric_latest,
+    metric_values,
+    value_decoder,
+)
 from runstream_server.projections.runs import RunView, numbering, runs_table
 from runstream_server.search import (
     Comparison,
@@ -475,34 +481,16 @@ def run_state(conn: Connection, run_id: str) -> tuple[RunView, bool] | None:
 
 def latest_metrics(conn: Connection, run_ids: Collection[str]) -> dict[str, list[LatestMetric]]:
     """Each run's numeric metrics at their latest point (MLflow's ``run.data.metrics``),
-    read from the chunks that hold each metric's highest step only."""
+    one row per metric of the ``metric_latest`` view, by name."""
     if not run_ids:
         return {}
-    c = metric_chunks.c
-    top = (select(c.run_id, c.name, func.max(c.last_step).label("top"))
-           .where(among(c.run_id, run_ids)).group_by(c.run_id, c.name).subquery("top"))
-    rows = conn.execute(
-        select(c.run_id, c.name, c.steps, c.times, c.vals)
-        .join_from(metric_chunks, top, and_(top.c.run_id == c.run_id, top.c.name == c.name,
-                                           top.c.top == c.last_step))
-        .order_by(c.id)).all()
-    best: dict[tuple[str, str], LatestMetric] = {}
-    for row in rows:
-        steps, times, values = array("q"), array("d"), array("d")
-        steps.frombytes(row.steps)
-        times.frombytes(row.times)
-        values.frombytes(row.vals)
-        high, key = max(steps), (row.run_id, row.name)
-        # The chunk's last point is nearly always its highest step: look there first.
-        at = [len(steps) - 1] if steps[-1] == high and times[-1] == max(times) else [
-            i for i, step in enumerate(steps) if step == high]
-        for i in at:
-            seen = best.get(key)
-            if seen is None or (high, times[i]) >= (seen.step, seen.time):
-                best[key] = LatestMetric(row.name, values[i], times[i], high)
+    c = metric_latest.c
     found: dict[str, list[LatestMetric]] = {}
-    for (run_id, _), metric in sorted(best.items()):
-        found.setdefault(run_id, []).append(metric)
+    for row in conn.execute(select(c.run_id, c.name, c.value, c.time, c.step)
+                            .where(among(c.run_id, run_ids)).order_by(c.run_id, c.name)):
+        value = math.nan if row.value is None else float(row.value)
+        found.setdefault(row.run_id, []).append(LatestMetric(row.name, value, row.time,
+                                                             row.step))
     return found
 
 

@@ -8,26 +8,34 @@ a few dozen rows, read and concatenated in milliseconds.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from typing import Any, ClassVar, cast
 
 import msgspec
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Float,
     Index,
     Integer,
     LargeBinary,
+    PrimaryKeyConstraint,
     String,
     Table,
+    delete,
+    insert,
+    select,
+    tuple_,
 )
 
 from runstream.events import MetricsLogged, MetricValue, run_id_of
-from runstream_server.database import metadata
+from runstream_server.database import among, metadata
 from runstream_server.projections.base import AppendProjection, Applied
 
 __all__ = [
-    "MetricChunksProjection", "MetricValuesProjection", "split_points", "value_decoder",
+    "MetricChunksProjection", "MetricLatestProjection", "MetricValuesProjection",
+    "metric_latest", "split_points", "value_decoder",
 ]
 
 metric_chunks = Table(
@@ -64,6 +72,21 @@ metric_values = Table(
     Index("ix_metric_values_run_name", "run_id", "name", "id"),
 )
 
+
+# Each numeric metric's latest point as MLflow defines it (its ``run.data.metrics``): the
+# highest step, then the latest time, then the one logged last. A run's answer, or a
+# page of a search, reads one row per metric instead of unpacking the chunks.
+metric_latest = Table(
+    "metric_latest",
+    metadata,
+    Column("run_id", String(200), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("time", Float, nullable=False),
+    Column("value", Float),  # NULL: NaN (SQLite stores NaN as NULL)
+    Column("position", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "name"),
+)
 
 value_encoder = msgspec.msgpack.Encoder()
 value_decoder = msgspec.msgpack.Decoder(MetricValue)
@@ -136,3 +159,47 @@ class MetricValuesProjection(AppendProjection):
              "position": item.event.position}
             for name, step, t, v in other
         ]
+
+
+class MetricLatestProjection:
+    name: ClassVar[str] = "metric_latest"
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[Table, ...]] = (metric_latest,)
+
+    def handle(self, conn: Connection, batch: Sequence[Applied]) -> None:
+        # (run, metric) → (step, time, value, position), the batch's latest first.
+        best: dict[tuple[str, str], tuple[int, float, float, int]] = {}
+        for item in batch:
+            payload = item.payload
+            run_id = run_id_of(item.event.stream)
+            if not isinstance(payload, MetricsLogged) or run_id is None:
+                continue
+            numeric, _ = split_points(payload)
+            for name, (steps, times, values) in numeric.items():
+                if not steps:
+                    continue
+                high = max(steps)
+                # The latest time among the highest step's points; the last logged wins ties.
+                i = max((j for j in range(len(steps)) if steps[j] == high),
+                        key=lambda j: (times[j], j))
+                key, seen = (run_id, name), best.get((run_id, name))
+                if seen is None or (high, times[i]) >= (seen[0], seen[1]):
+                    best[key] = (high, times[i], float(values[i]), item.event.position)
+        if not best:
+            return
+        c = metric_latest.c
+        keys = list(best)
+        stored = {(r.run_id, r.name): (r.step, r.time) for r in conn.execute(
+            select(c.run_id, c.name, c.step, c.time)
+            .where(among(tuple_(c.run_id, c.name), keys)))}
+        # What the log said later wins a tie with what is stored.
+        newer = {k: v for k, v in best.items() if k not in stored or (v[0], v[1]) >= stored[k]}
+        if not newer:
+            return
+        replaced = [k for k in newer if k in stored]
+        if replaced:
+            conn.execute(delete(metric_latest).where(among(tuple_(c.run_id, c.name), replaced)))
+        conn.execute(insert(metric_latest), [
+            {"run_id": run_id, "name": name, "step": step, "time": time_,
+             "value": None if value != value else value, "position": position}
+            for (run_id, name), (step, time_, value, position) in newer.items()])

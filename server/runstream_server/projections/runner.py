@@ -27,7 +27,11 @@ from runstream_server.projections.base import Applied, Projection
 from runstream_server.projections.experiments import ExperimentsProjection
 from runstream_server.projections.logged_models import LoggedModelsProjection
 from runstream_server.projections.logs import LogsProjection
-from runstream_server.projections.metrics import MetricChunksProjection, MetricValuesProjection
+from runstream_server.projections.metrics import (
+    MetricChunksProjection,
+    MetricLatestProjection,
+    MetricValuesProjection,
+)
 from runstream_server.projections.runs import RunsProjection
 
 __all__ = ["Projector", "default_projections"]
@@ -48,8 +52,8 @@ Progress = Callable[[int, int], None]  # (position reached, head)
 def default_projections() -> tuple[Projection, ...]:
     # Experiments first: the runs view reads the experiment a run's project names.
     return (ExperimentsProjection(), RunsProjection(), MetricChunksProjection(),
-            MetricValuesProjection(), LogsProjection(), ArtifactsProjection(),
-            ModelsProjection(), LoggedModelsProjection())
+            MetricValuesProjection(), MetricLatestProjection(), LogsProjection(),
+            ArtifactsProjection(), ModelsProjection(), LoggedModelsProjection())
 
 
 class Projector:
