@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from runstream.client import Client, ServerUnreachable
 
@@ -94,8 +95,17 @@ def _postgres_database() -> Iterator[str]:
     try:
         yield f"{base}/{name}"
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        for attempt in range(20):
+            try:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                break
+            except (OperationalError, ProgrammingError):
+                # A session that cannot be ended right now (an autovacuum worker, where
+                # the role lacks pg_signal_backend): it ends on its own in a moment.
+                if attempt == 19:
+                    raise
+                time.sleep(0.25)
         admin.dispose()
 
 

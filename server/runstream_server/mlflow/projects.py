@@ -11,7 +11,7 @@ and the id comes from the one ``experiments/all`` stream like any other.
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import Connection, distinct, select
+from sqlalchemy import Connection, select
 
 from runstream.events import EXPERIMENTS_STREAM, ExperimentCreated
 from runstream_server.api.routing import read
@@ -25,7 +25,7 @@ __all__ = ["ensure_project_experiments", "experiment_of_project"]
 def _homeless(conn: Connection, names: list[str] | None) -> list[str]:
     """Projects of runs no experiment names yet (among ``names`` when given)."""
     r = runs_table.c
-    query = select(distinct(r.project)).where(r.experiment_id == "")
+    query = select(r.project).distinct().where(r.experiment_id == "")
     if names is not None:
         query = query.where(r.project.in_(names))
     return sorted(str(p) for p in conn.execute(query).scalars())
