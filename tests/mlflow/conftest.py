@@ -85,11 +85,10 @@ def pointed_at(server: ServerProcess) -> Iterator[None]:
                 os.environ[key] = value
 
 
-@pytest.fixture(scope="module")
-def tracking(backend: str, tmp_path_factory: pytest.TempPathFactory,
-             ) -> Iterator[ServerProcess]:
-    """A runstream server that the MLflow client in this process logs to."""
-    tmp = tmp_path_factory.mktemp(f"mlflow-{backend}")
+@contextlib.contextmanager
+def mlflow_server(backend: str, tmp: Path) -> Iterator[ServerProcess]:
+    """A runstream server on ``backend`` that the MLflow client of this process logs to;
+    stopped, and its PostgreSQL database dropped, after."""
     env, owner = server_env(backend, tmp)
     server = ServerProcess(tmp / "server", env=env).start()
     try:
@@ -99,6 +98,14 @@ def tracking(backend: str, tmp_path_factory: pytest.TempPathFactory,
         server.stop()
         if owner is not None:
             owner.close()
+
+
+@pytest.fixture(scope="module")
+def tracking(backend: str, tmp_path_factory: pytest.TempPathFactory,
+             ) -> Iterator[ServerProcess]:
+    """A runstream server that the MLflow client in this process logs to."""
+    with mlflow_server(backend, tmp_path_factory.mktemp(f"mlflow-{backend}")) as server:
+        yield server
 
 
 def unique(prefix: str) -> str:

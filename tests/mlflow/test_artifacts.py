@@ -14,16 +14,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from runstream.codec import encode_batch
 from tests.conftest import ServerProcess
 from tests.mlflow.conftest import ALL_BACKENDS, unique
 from tests.server.history import RunWriter
-
-mlflow = pytest.importorskip("mlflow")
-from mlflow import MlflowClient  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
 
 PROXY = "/api/2.0/mlflow-artifacts/artifacts"
 pytestmark = pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True, scope="module")

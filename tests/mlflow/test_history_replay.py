@@ -14,20 +14,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import ServerProcess
-from tests.mlflow.conftest import pointed_at, server_env, unique
+from tests.mlflow.conftest import mlflow_server, unique
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def restartable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerProcess]:
-    env, owner = server_env(request.param, tmp_path)
-    server = ServerProcess(tmp_path / "server", env=env).start()
-    try:
-        with pointed_at(server):
-            yield server
-    finally:
-        server.stop()
-        if owner is not None:
-            owner.close()
+    with mlflow_server(request.param, tmp_path) as server:
+        yield server
 
 
 def cli(server: ServerProcess, *args: str) -> Any:

@@ -10,18 +10,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import mlflow
+import numpy as np
 import pytest
+from mlflow import MlflowClient
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+from mlflow.exceptions import MlflowException
+from sklearn.linear_model import LinearRegression
 
 from tests.conftest import ServerProcess
 from tests.mlflow.conftest import ALL_BACKENDS, unique
-
-mlflow = pytest.importorskip("mlflow")
-np = pytest.importorskip("numpy")
-pytest.importorskip("sklearn")
-from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import LoggedModelOutput, LoggedModelStatus  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from sklearn.linear_model import LinearRegression  # noqa: E402
 
 API = "/api/2.0/mlflow"
 pytestmark = pytest.mark.parametrize("backend", ALL_BACKENDS, indirect=True, scope="module")

@@ -25,11 +25,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import msgspec
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from runstream_server.mlflow.wire import ARTIFACTS_API, invalid
 from runstream_server.projections.artifacts import artifacts_table
@@ -184,27 +184,27 @@ def _latest(rows: Iterable[tuple[str, str, int, str]], prefix: str) -> list[File
     return sorted(latest.values(), key=lambda f: f.path)
 
 
-def run_files(conn: Connection, run_id: str, prefix: str = "") -> list[File]:
-    """A run's files (from its agent and from MLflow alike) at ``prefix`` or under it,
-    by path; each path's latest upload."""
-    c = artifacts_table.c
-    query = select(c.path, c.sha256, c.size, c.media_type).where(c.run_id == run_id)
+def _files(conn: Connection, table: Table, owner: Any, prefix: str) -> list[File]:
+    """``table``'s files of ``owner`` (a condition on its owner column) at ``prefix`` or
+    under it, by path; each path's latest upload."""
+    c = table.c
+    query = select(c.path, c.sha256, c.size, c.media_type).where(owner)
     if prefix:
         query = query.where((c.path == prefix) | c.path.startswith(prefix + "/",
                                                                    autoescape=True))
     rows = conn.execute(query.order_by(c.id)).tuples().all()
     return _latest(rows, prefix)
+
+
+def run_files(conn: Connection, run_id: str, prefix: str = "") -> list[File]:
+    """A run's files (from its agent and from MLflow alike) at ``prefix`` or under it."""
+    return _files(conn, artifacts_table, artifacts_table.c.run_id == run_id, prefix)
 
 
 def model_files(conn: Connection, model_id: str, prefix: str = "") -> list[File]:
-    """A logged model's files at ``prefix`` or under it, by path; each path's latest."""
-    c = logged_model_files.c
-    query = select(c.path, c.sha256, c.size, c.media_type).where(c.model_id == model_id)
-    if prefix:
-        query = query.where((c.path == prefix) | c.path.startswith(prefix + "/",
-                                                                   autoescape=True))
-    rows = conn.execute(query.order_by(c.id)).tuples().all()
-    return _latest(rows, prefix)
+    """A logged model's files at ``prefix`` or under it."""
+    return _files(conn, logged_model_files, logged_model_files.c.model_id == model_id,
+                  prefix)
 
 
 def entries(files: Iterable[File], directory: str = "") -> list[Entry]:
