@@ -179,9 +179,11 @@ class MetricLatestProjection:
                 if not steps:
                     continue
                 high = max(steps)
-                # The latest time among the highest step's points; the last logged wins ties.
-                i = max((j for j in range(len(steps)) if steps[j] == high),
-                        key=lambda j: (times[j], j))
+                if steps.count(high) == 1:  # the usual case, at C speed
+                    i = steps.index(high)
+                else:  # the latest time among the highest step's; the last logged wins ties
+                    i = max((j for j in range(len(steps)) if steps[j] == high),
+                            key=lambda j: (times[j], j))
                 key, seen = (run_id, name), best.get((run_id, name))
                 if seen is None or (high, times[i]) >= (seen[0], seen[1]):
                     best[key] = (high, times[i], float(values[i]), item.event.position)

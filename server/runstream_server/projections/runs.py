@@ -266,11 +266,14 @@ class RunsProjection:
                     views[rid] = apply(views.get(rid), item.event, item.payload)
             changed = {k: v for k, v in views.items()
                        if v is not None and v is not loaded.get(k)}
-            if any(not v.experiment_id for v in changed.values()):
+            # A run submitted in this batch reads its project's experiment; an older one
+            # already has it, or gets it when the experiment is made (the adoption
+            # below), so a busy run's batches do not look again.
+            fresh = [v for k, v in changed.items() if k not in loaded and not v.experiment_id]
+            if fresh:
                 ids = experiment_ids(conn)  # as the experiments view is after this batch
-                for view in changed.values():
-                    if not view.experiment_id:  # its project's experiment, once there is one
-                        view.experiment_id = ids.get(view.project, "")
+                for view in fresh:
+                    view.experiment_id = ids.get(view.project, "")
             if changed:
                 conn.execute(delete(runs_table).where(among(runs_table.c.run_id, list(changed))))
                 rows = [msgspec.structs.asdict(v) for v in changed.values()]
