@@ -17,7 +17,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from runstream.events import run_id_of
 from runstream_server.database import among
 from runstream_server.eventstore import events_table
-from runstream_server.projections.artifacts import artifacts_table, model_versions
+from runstream_server.projections.artifacts import artifacts_table
 from runstream_server.projections.experiments import (
     DEFAULT_ID,
     DEFAULT_NAME,
@@ -55,8 +55,6 @@ __all__ = [
     "LatestMetric",
     "LogLine",
     "MlflowRun",
-    "ModelSummary",
-    "ModelVersion",
     "RunList",
     "Series",
     "experiment",
@@ -140,23 +138,6 @@ class Artifact(msgspec.Struct):
     size: int
     media_type: str
     added: float
-
-
-class ModelVersion(msgspec.Struct):
-    name: str
-    version: int
-    run_id: str
-    path: str
-    sha256: str
-    size: int
-    created: float
-
-
-class ModelSummary(msgspec.Struct):
-    name: str
-    latest: int
-    versions: int
-    updated: float
 
 
 def _view(row: Any) -> RunView:
@@ -334,21 +315,6 @@ def artifacts(conn: Connection, run_id: str) -> list[Artifact]:
                         .where(c.run_id == run_id).order_by(c.id)).all()
     latest = {r.path: Artifact(r.path, r.sha256, r.size, r.media_type, r.added) for r in rows}
     return sorted(latest.values(), key=lambda a: a.path)
-
-
-def models(conn: Connection) -> list[ModelSummary]:
-    c = model_versions.c
-    rows = conn.execute(select(c.name, func.max(c.version), func.count(), func.max(c.created))
-                        .group_by(c.name).order_by(c.name)).all()
-    return [ModelSummary(name, int(latest), int(count), float(updated))
-            for name, latest, count, updated in rows]
-
-
-def model_versions_of(conn: Connection, name: str) -> list[ModelVersion]:
-    c = model_versions.c
-    rows = conn.execute(select(c.name, c.version, c.run_id, c.path, c.sha256, c.size, c.created)
-                        .where(c.name == name).order_by(c.version)).all()
-    return [ModelVersion(*r) for r in rows]
 
 
 # Up to this many runs, each is numbered by its own count; more are numbered all at once.
