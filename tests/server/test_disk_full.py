@@ -107,3 +107,49 @@ def test_a_server_that_starts_on_a_full_disk_serves_reads_and_refuses_writes_wit
                                                                               "iris_2"}
     finally:
         server.stop()
+
+
+def test_mlflow_calls_on_a_full_disk_are_refused_whole_and_work_once_space_is_freed(
+        small_disk: Path, tmp_path: Path) -> None:
+    """Through MLflow's API: a log-batch and an artifact upload on a full disk answer an
+    error in MLflow's shape (a 5xx: its client retries), store nothing — no point, no
+    partial blob — and the same calls succeed once space is freed."""
+    import requests
+
+    server = server_on(small_disk, tmp_path).start()
+    api = server.url + "/api/2.0/mlflow"
+    try:
+        run = requests.post(api + "/runs/create", json={"experiment_id": "0"}, timeout=30)
+        run_id = run.json()["run"]["info"]["run_id"]
+        batch = {"run_id": run_id, "metrics": [
+            {"key": "loss", "value": 1.0 / (s + 1), "timestamp": 1700000000000 + s, "step": s}
+            for s in range(1000)]}
+        upload = (f"{server.url}/api/2.0/mlflow-artifacts/artifacts/0/{run_id}/artifacts/"
+                  "notes.txt")
+        blobs = small_disk / "data" / "blobs"
+        before = sorted(p.name for p in blobs.rglob("*") if p.is_file())
+        filler = fill(small_disk)
+
+        refused_batch = requests.post(api + "/runs/log-batch", json=batch, timeout=30)
+        assert refused_batch.status_code >= 500, refused_batch.text
+        assert refused_batch.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+        assert "disk is full" in refused_batch.json()["message"]
+        refused_put = requests.put(upload, data=b"x" * 200_000, timeout=30)
+        assert refused_put.status_code >= 500, refused_put.text
+        assert refused_put.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+        history = requests.get(api + "/metrics/get-history",
+                               params={"run_id": run_id, "metric_key": "loss"}, timeout=30)
+        assert history.status_code == 200 and not history.json().get("metrics")
+        assert sorted(p.name for p in blobs.rglob("*") if p.is_file()) == before
+
+        filler.unlink()
+        assert requests.post(api + "/runs/log-batch", json=batch, timeout=30).status_code == 200
+        assert requests.put(upload, data=b"x" * 200_000, timeout=30).status_code == 200
+        history = requests.get(api + "/metrics/get-history",
+                               params={"run_id": run_id, "metric_key": "loss"}, timeout=30)
+        assert [m["step"] for m in history.json()["metrics"]] == list(range(1000))
+        listed = requests.get(server.url + "/api/2.0/mlflow-artifacts/artifacts",
+                              params={"path": f"0/{run_id}/artifacts"}, timeout=30).json()
+        assert [(f["path"], f["file_size"]) for f in listed["files"]] == [("notes.txt", 200_000)]
+    finally:
+        server.stop()
