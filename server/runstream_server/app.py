@@ -31,6 +31,7 @@ from runstream_server.lease import lease_expiry
 from runstream_server.ledger import DiskFull, Ledger
 from runstream_server.live import Hub, view_reader
 from runstream_server.mlflow import mlflow_routes
+from runstream_server.mlflow.answers import RunAnswers, answers_key
 from runstream_server.mlflow.writes import StreamLocks, locks_key
 from runstream_server.projections.runner import Projector
 from runstream_server.services import Services, services_key
@@ -125,6 +126,7 @@ def create_app(settings: Settings, *, event_log: EventLog | None = None,
     for route in routes():
         app.router.add_route(route.method, route.path, route.handler)
     app[locks_key] = StreamLocks()
+    app[answers_key] = RunAnswers()
     for method, path, handler in mlflow_routes():
         app.router.add_route(method, path, handler)
     _static(app, settings.static_dir or STATIC)

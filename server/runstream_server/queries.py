@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, func, literal, or_, select
 
 from runstream.events import run_id_of
 from runstream_server.database import among
@@ -54,6 +54,7 @@ __all__ = [
     "History",
     "LatestMetric",
     "LogLine",
+    "MlflowPage",
     "MlflowRun",
     "RunList",
     "Series",
@@ -66,6 +67,8 @@ __all__ = [
     "metric_history",
     "mlflow_run",
     "mlflow_runs",
+    "mlflow_runs_of",
+    "mlflow_search_keys",
     "mlflow_search_runs",
     "nearest_runs",
     "renumbered_runs",
@@ -452,11 +455,15 @@ def latest_metrics(conn: Connection, run_ids: Collection[str]) -> dict[str, list
         return {}
     c = metric_latest.c
     found: dict[str, list[LatestMetric]] = {}
-    for row in conn.execute(select(c.run_id, c.name, c.value, c.time, c.step)
-                            .where(among(c.run_id, run_ids)).order_by(c.run_id, c.name)):
-        value = math.nan if row.value is None else float(row.value)
-        found.setdefault(row.run_id, []).append(LatestMetric(row.name, value, row.time,
-                                                             row.step))
+    nan = math.nan
+    for run_id, name, value, time_, step in conn.execute(
+            select(c.run_id, c.name, c.value, c.time, c.step)
+            .where(among(c.run_id, run_ids)).order_by(c.run_id, c.name)).tuples():
+        metric = LatestMetric(name, nan if value is None else float(value), time_, step)
+        if (of_run := found.get(run_id)) is None:
+            found[run_id] = [metric]
+        else:
+            of_run.append(metric)
     return found
 
 
@@ -482,6 +489,36 @@ def mlflow_search_runs(
                                archived=archived, experiment_ids=experiment_ids,
                                lifecycle=True)
     return mlflow_runs(conn, views), token
+
+
+class MlflowPage(msgspec.Struct):
+    """A page of MLflow's ``runs/search`` as keys: each run's id, position (its view
+    changes only with a new position) and experiment, the deleted experiments, the next
+    page's token."""
+
+    runs: list[tuple[str, int, str]]
+    deleted_experiments: set[str]
+    next_page_token: str | None
+
+
+def mlflow_search_keys(
+    conn: Connection, experiment_ids: Sequence[str], filter: str, order_by: Sequence[str],
+    archived: Archived, max_results: int, page_token: str | None,
+) -> MlflowPage:
+    """``mlflow_search_runs`` without building the runs: what an answer cache needs to
+    tell which of the page's runs it already holds (``mlflow_runs_of`` reads the rest)."""
+    keys, token = search_runs(conn, filter, order_by, max_results, page_token,
+                              archived=archived, experiment_ids=experiment_ids,
+                              lifecycle=True, keys_only=True)
+    return MlflowPage(keys, deleted_experiment_ids(conn) if keys else set(), token)
+
+
+def mlflow_runs_of(conn: Connection, run_ids: Collection[str]) -> list[MlflowRun]:
+    """These runs as MLflow's answers tell them (ids without a view are left out)."""
+    t = runs_table.c
+    views = [_view(r) for r in conn.execute(
+        select(runs_table, literal(0).label("number")).where(among(t.run_id, run_ids)))]
+    return mlflow_runs(conn, views)
 
 
 class History(msgspec.Struct):

@@ -242,10 +242,11 @@ def search_runs(
     conn: Connection, filter: str, order_by: Sequence[str], max_results: int,
     page_token: str | None, *, projects: Sequence[str] | None = None,
     archived: Archived = "hide", experiment_ids: Sequence[str] | None = None,
-    lifecycle: bool = False,
-) -> tuple[list[RunView], str | None]:
+    lifecycle: bool = False, keys_only: bool = False,
+) -> tuple[list[Any], str | None]:
     """A page of the numbered run views matching ``filter`` in ``order_by``'s order, and
     the token of the next page (``None`` on the last). Raises ``SearchError``.
+    ``keys_only``: the page's runs as (run id, position, experiment id), not views.
 
     ``experiment_ids``: only the runs of these experiments. ``lifecycle``: MLflow's
     deletion, where ``archived`` also counts the runs of deleted experiments as
@@ -267,10 +268,15 @@ def search_runs(
         o.kind == "attribute" and o.key == "number" for o in orderings)
     query, _ = numbered_query(conn, comparisons, orderings, projects=scope, archived=archived,
                               experiment_ids=experiments, lifecycle=lifecycle, numbers=numbers)
+    if keys_only:  # the same page, each run as (run id, position): no view is decoded
+        t = runs_table.c
+        query = query.with_only_columns(t.run_id, t.position, t.experiment_id,
+                                        maintain_column_froms=True)
     rows = conn.execute(query.limit(max_results + 1).offset(offset)).all()
-    views = [view_of(r) for r in rows[:max_results]]
+    page = ([(r.run_id, r.position, r.experiment_id) for r in rows[:max_results]] if keys_only
+            else [view_of(r) for r in rows[:max_results]])
     more = len(rows) > max_results
-    return views, (_encode_token(offset + max_results, fingerprint) if more else None)
+    return page, (_encode_token(offset + max_results, fingerprint) if more else None)
 
 
 def numbered_query(conn: Connection, comparisons: Sequence[Comparison],

@@ -11,11 +11,12 @@ artifacts``, which sends the client's uploads to runstream's artifact proxy), it
 
 from __future__ import annotations
 
+from math import isfinite
 from typing import Any
 
 import msgspec
 
-from runstream_server.mlflow.wire import ms, pairs_out
+from runstream_server.mlflow.wire import double_out, finite_json, ms, pairs_out
 from runstream_server.projections.experiments import DEFAULT_ID, Experiment
 from runstream_server.projections.runs import RunView
 from runstream_server.queries import MlflowRun
@@ -92,20 +93,25 @@ def model_inputs_of(tags: dict[str, str]) -> list[dict[str, Any]]:
     return [m for m in _json_list(tags.get(MODEL_INPUTS_TAG)) if isinstance(m, dict)]
 
 
-def run_json(run: MlflowRun) -> dict[str, Any]:
-    """MLflow's ``Run``: info, data (latest metrics, params, tags) and inputs."""
+def run_json(run: MlflowRun, *, finite: bool = False) -> dict[str, Any]:
+    """MLflow's ``Run``: info, data (latest metrics, params, tags) and inputs.
+    ``finite``: every double already JSON-safe (NaN and the infinities as MLflow's
+    strings), so that the answer can be encoded without a walk (``ok(finite=True)``)."""
     view = run.view
     tags = {k: v for k, v in view.tags.items() if k not in _INPUT_TAGS}
     if view.name:
         tags[RUN_NAME_TAG] = view.name
-    metrics = [{"key": m.key, "value": m.value, "timestamp": round(m.time * 1000),
-                "step": m.step} for m in run.metrics]
+    metrics = [{"key": m.key, "value": m.value if not finite or isfinite(m.value)
+                else double_out(m.value), "timestamp": round(m.time * 1000), "step": m.step}
+               for m in run.metrics]
+    inputs = {"dataset_inputs": datasets_of(view.tags),
+              "model_inputs": model_inputs_of(view.tags)}
     return {
         "info": _drop_none(run_info(view, run.experiment_deleted)),
         "data": {"metrics": metrics, "params": pairs_out(view.params),
                  "tags": pairs_out(tags)},
-        "inputs": {"dataset_inputs": datasets_of(view.tags),
-                   "model_inputs": model_inputs_of(view.tags)},
+        # parsed from tags' JSON, which may spell NaN: walked (they are small)
+        "inputs": finite_json(inputs) if finite else inputs,
     }
 
 

@@ -46,6 +46,7 @@ from runstream.events import (
 )
 from runstream_server import queries
 from runstream_server.api.routing import read
+from runstream_server.mlflow.answers import answers_key, page_json
 from runstream_server.mlflow.convert import (
     DATASETS_TAG,
     ENDED,
@@ -516,11 +517,25 @@ async def search_runs(request: web.Request) -> web.Response:
         return ok({"runs": []})
     await ensure_project_experiments(request)  # the runs of projects MLflow has not named
     try:
-        runs, next_token = await read(request, queries.mlflow_search_runs, ids, filter_,
-                                      body.strings("order_by"), archived, max_results, token)
+        page = await read(request, queries.mlflow_search_keys, ids, filter_,
+                          body.strings("order_by"), archived, max_results, token)
     except SearchError as exc:
         raise invalid(str(exc)) from None
-    return ok({"runs": [run_json(r) for r in runs], "next_page_token": next_token})
+    answers = request.app[answers_key]
+    encoded: dict[str, bytes] = {}
+    missing_ids = []
+    for run_id, position, experiment_id in page.runs:
+        held = answers.get(run_id, position, experiment_id in page.deleted_experiments)
+        if held is None:
+            missing_ids.append(run_id)
+        else:
+            encoded[run_id] = held
+    if missing_ids:  # read at their latest positions (perhaps newer than the page's keys)
+        for run in await read(request, queries.mlflow_runs_of, missing_ids):
+            encoded[run.view.run_id] = answers.put(run)
+    return web.Response(body=page_json([encoded[i] for i, *_ in page.runs if i in encoded],
+                                       page.next_page_token),
+                        status=200, content_type="application/json")
 
 
 async def get_history(request: web.Request) -> web.Response:

@@ -34,9 +34,25 @@ from runstream_server.eventlog import LogUnavailable
 from runstream_server.eventstore import ConcurrencyError
 from runstream_server.ledger import DiskFull
 
-__all__ = ["API", "ARTIFACTS_API", "Body", "Handler", "MlflowError", "double", "double_out",
-           "endpoint",
-           "exists", "invalid", "missing", "ms", "ok", "pairs_out", "routes", "seconds"]
+__all__ = [
+    "API",
+    "ARTIFACTS_API",
+    "Body",
+    "Handler",
+    "MlflowError",
+    "double",
+    "double_out",
+    "endpoint",
+    "exists",
+    "finite_json",
+    "invalid",
+    "missing",
+    "ms",
+    "ok",
+    "pairs_out",
+    "routes",
+    "seconds",
+]
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +102,14 @@ def exists(message: str) -> MlflowError:
     return MlflowError("RESOURCE_ALREADY_EXISTS", message)
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
     """JSON cannot hold NaN or the infinities: MLflow's server sends them as strings."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value
 
 
@@ -102,7 +118,7 @@ _encoder = msgspec.json.Encoder()
 
 def double_out(value: float) -> float | str:
     """A double as MLflow's JSON holds it: a number, or "NaN", "Infinity", "-Infinity"."""
-    return value if math.isfinite(value) else _finite(value)
+    return value if math.isfinite(value) else finite_json(value)
 
 
 def ok(data: dict[str, Any] | None = None, *, finite: bool = False) -> web.Response:
@@ -112,7 +128,7 @@ def ok(data: dict[str, Any] | None = None, *, finite: bool = False) -> web.Respo
     is not walked for NaN (a 25,000-point history page costs 3× its encoding to walk)."""
     body = {k: v for k, v in (data or {}).items() if v is not None}
     if not finite:
-        body = _finite(body)
+        body = finite_json(body)
     return web.Response(body=_encoder.encode(body), status=200,
                         content_type="application/json")
 
