@@ -8,8 +8,9 @@ server that is down only delays delivery. A script submitted with MLflow's varia
 (``RunSpec.mlflow``, see :mod:`runstream_agent.mlflow_env`) is held at a launch gate
 until the server knows its run (:mod:`runstream_agent.readiness`): its first MLflow
 call asks for it. Between ``run.started`` and
-``run.completed`` a heartbeat keeps the lease of a quiet run; the script is
-started so that it dies with this agent (see :mod:`runstream_agent.orphans`).
+``run.completed`` a heartbeat keeps the lease of a quiet run, and the script's
+process tree is sampled into ``sys/`` series (:mod:`runstream_agent.system`); the
+script is started so that it dies with this agent (see :mod:`runstream_agent.orphans`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from runstream_agent.orphans import LaunchGate, guarded_command, record_script
 from runstream_agent.outcome import Outcome, TracebackWatch, decide
 from runstream_agent.outputs import Progress, upload_outputs
 from runstream_agent.readiness import READY_PATIENCE, wait_until_known
+from runstream_agent.system import SystemSampler
 
 __all__ = ["Agent", "RunSpec", "opening_events"]
 
@@ -74,6 +76,9 @@ class RunSpec(msgspec.Struct, frozen=True, kw_only=True):
     # Point the script's MLflow client at this run (`submit` does unless --no-mlflow);
     # the script then starts once the server knows the run.
     mlflow: bool = False
+    # Sample the script's CPU, memory, disk, network and GPUs into `sys/` series
+    # (runstream_agent.system); `submit --no-system-metrics` or RUNSTREAM_SYSTEM_METRICS=0: off.
+    system_metrics: bool = True
 
 
 def opening_events(spec: RunSpec) -> list[Payload]:
@@ -212,11 +217,22 @@ class Agent:
                 if not self._canceled:
                     gate.open()
                 gate.close()
-            capture.run()
-            returncode = child.wait()
+            sampler = self._system_sampler(child.pid)
+            try:
+                capture.run()
+                returncode = child.wait()
+            finally:
+                if sampler is not None:
+                    sampler.stop()
         child.stdout.close()
         child.stderr.close()
         return decide(returncode, canceled=self._canceled, watch=watch)
+
+    def _system_sampler(self, pid: int) -> SystemSampler | None:
+        """Sample the script's process tree into ``sys/`` series (unless turned off)."""
+        if not self.spec.system_metrics:
+            return None
+        return SystemSampler(pid, lambda event: self.writer.append([event])).start()
 
     def _await_server(self, seq: int) -> None:
         """Hold the script until the server has the run's events up to ``seq``."""

@@ -60,13 +60,15 @@ def pairs(option: str, items: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 def prepare(project_dir: Path, script: str, args: list[str], target_name: str,
             settings: SdkSettings, *, name: str = "", params: dict[str, str] | None = None,
-            tags: dict[str, str] | None = None, mlflow: bool = False) -> tuple[RunSpec, Spool]:
+            tags: dict[str, str] | None = None, mlflow: bool = False,
+            system_metrics: bool = True) -> tuple[RunSpec, Spool]:
     """Check the submission, reserve a run id and take the snapshot.
 
     ``name``, ``params`` and ``tags`` are the run's name and those given at
     submission (see :func:`pairs`); ``mlflow`` points the script's MLflow client at
-    the run (:mod:`runstream_agent.mlflow_env`). Returns the run's spec and its (locked) spool,
-    which holds the snapshot."""
+    the run (:mod:`runstream_agent.mlflow_env`); ``system_metrics`` has the agent
+    sample the script's process tree (:mod:`runstream_agent.system`). Returns the
+    run's spec and its (locked) spool, which holds the snapshot."""
     if len(name) > MAX_NAME_CHARS or "\x00" in name:
         raise SubmitError(f"--name: a run name is at most {MAX_NAME_CHARS} characters "
                           f"without NUL, not {len(name):,}; choose a shorter one")
@@ -98,7 +100,7 @@ def prepare(project_dir: Path, script: str, args: list[str], target_name: str,
         kafka_topic=target.topic if target.topic is not None else settings.kafka_topic,
         snapshot=snapshot.sha256, user=_user(), host=socket.gethostname(),
         lease=settings.lease, name=name, params=dict(params or {}), tags=dict(tags or {}),
-        mlflow=mlflow)
+        mlflow=mlflow, system_metrics=system_metrics)
     return spec, spool
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_PARAM_CHARS",
     "MAX_TAG_CHARS",
     "PAYLOADS",
+    "SYSTEM_PREFIX",
     "ArtifactAdded",
     "Envelope",
     "EventDropped",
@@ -79,6 +80,10 @@ AGENT = "agent"  # `runstream submit`'s run agent, around the script
 SDK = "SDK"  # `runstream.init()` in a script run on its own (`runstream.log` anywhere)
 CONTAINER_HOST = "container host"  # the host finishing the stream of a container that died
 SERVER = "server"
+
+# Metric names under this prefix are the agent's system metrics (CPU, memory, I/O, GPUs):
+# series like any other, kept out of a run's latest values (its table columns).
+SYSTEM_PREFIX = "sys/"
 
 # A logged value: a number, a string, or a flat list of numbers.
 MetricValue = float | str | list[float]
@@ -252,7 +257,8 @@ class MetricsLogged(Payload, frozen=True):
     ``names[index[i]]`` at ``steps[i]`` and ``times[i]`` with ``values[i]``."""
 
     TYPE: ClassVar[str] = "metrics.logged"
-    WRITERS: ClassVar[tuple[str, ...]] = (SDK,)
+    # the agent: its system metrics (sys/…); the server: what MLflow's client logs
+    WRITERS: ClassVar[tuple[str, ...]] = (SDK, AGENT, SERVER)
     FIELDS: ClassVar[dict[str, str]] = {
         "names": "the metrics' names",
         "index": "for each point, its metric: an index into `names`",

@@ -14,6 +14,7 @@
 | ``RUNSTREAM_STRICT`` | ``1``: a value that cannot be logged raises TypeError, not a warning |
 | ``RUNSTREAM_EXIT_PATIENCE`` | seconds a script or ``submit`` waits at the end for a down server |
 | ``RUNSTREAM_LEASE`` | seconds between signs of life of a run (default 30; 0: never expired) |
+| ``RUNSTREAM_SYSTEM_METRICS`` | ``0``: the run agent samples no ``sys/…`` series (default ``1``) |
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ class SdkSettings:
     exit_patience: float = 3.0
     lease: float = DEFAULT_LEASE  # promised in run.started; the heartbeat keeps it
     token: str = field(default="", repr=False)  # sent to ``url``; never printed
+    # The run agent samples the script's CPU, memory, disk, network and GPUs (sys/… series).
+    system_metrics: bool = True
     # The parameters given at submission (``runstream submit --param``), fixed for the
     # script's logger too: the agent passes them as a JSON object of strings.
     submitted_params: Mapping[str, str] = field(default_factory=dict)
@@ -81,6 +84,8 @@ class SdkSettings:
             exit_patience=float(env.get("RUNSTREAM_EXIT_PATIENCE", "3")),
             lease=_lease(env.get("RUNSTREAM_LEASE", "")),
             token=env.get("RUNSTREAM_TOKEN", ""),
+            system_metrics=_switch("RUNSTREAM_SYSTEM_METRICS",
+                                   env.get("RUNSTREAM_SYSTEM_METRICS", "")),
             submitted_params=submitted_params(env.get(SUBMITTED_PARAMS, "")),
         )
 
@@ -95,6 +100,18 @@ def submitted_params(text: str) -> dict[str, str]:
     if not isinstance(given, dict):
         return {}
     return {k: v for k, v in given.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _switch(name: str, text: str, default: bool = True) -> bool:
+    """An on/off variable: 1/true/yes/on or 0/false/no/off (empty: ``default``)."""
+    word = text.strip().lower()
+    if not word:
+        return default
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be 1 (on) or 0 (off), not {text!r}")
 
 
 def _lease(text: str) -> float:

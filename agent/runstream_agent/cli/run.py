@@ -45,12 +45,15 @@ __all__ = ["submit", "sync"]
               help="A tag of the run (repeatable).")
 @click.option("--no-mlflow", is_flag=True,
               help="Leave the script's MLFLOW_* variables as they are (see MLflow below).")
+@click.option("--no-system-metrics", is_flag=True,
+              help="Do not sample the script's CPU, memory, disk, network and GPUs into "
+                   "sys/… series (also: RUNSTREAM_SYSTEM_METRICS=0).")
 @click.argument("script")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, name: str,
-           params: tuple[str, ...], tags: tuple[str, ...], no_mlflow: bool, script: str,
-           args: tuple[str, ...]) -> None:
+           params: tuple[str, ...], tags: tuple[str, ...], no_mlflow: bool,
+           no_system_metrics: bool, script: str, args: tuple[str, ...]) -> None:
     """Run SCRIPT [ARGS]... as a tracked run.
 
     \b
@@ -81,8 +84,21 @@ def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, nam
     NAME (RUNSTREAM_PROJECT=NAME), as MLflow resumes no run of another
     experiment. --no-mlflow leaves every MLFLOW_* variable alone, e.g. to log
     to another MLflow server (then that run is not this one).
+
+    \b
+    System metrics: while the script runs, the agent samples its process tree
+    (0.5, 1, 2, 4, 8 s after the start, then every 5 s) into series under sys/:
+    sys/cpu_percent, sys/memory_rss_bytes, sys/disk_read_bytes and
+    sys/disk_write_bytes (the tree's, cumulative), sys/net_recv_bytes and
+    sys/net_sent_bytes (the machine's or container's, cumulative), and per NVIDIA
+    GPU sys/gpu/N/utilization_percent, memory_used_bytes and power_watts (with
+    `pip install 'runstream[gpu]'`). --no-system-metrics or
+    RUNSTREAM_SYSTEM_METRICS=0 turns them off.
     """
-    settings = SdkSettings.from_env()
+    try:
+        settings = SdkSettings.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         given_params, given_tags = pairs("--param", params), pairs("--tag", tags)
     except SubmitError as exc:
@@ -90,7 +106,8 @@ def submit(ctx: click.Context, target: str, detach: bool, project_dir: Path, nam
     container = prepare_container(project_dir, target)  # a docker target: engine and image
     try:
         spec, spool = prepare(project_dir, script, list(args), target, settings, name=name,
-                              params=given_params, tags=given_tags, mlflow=not no_mlflow)
+                              params=given_params, tags=given_tags, mlflow=not no_mlflow,
+                              system_metrics=settings.system_metrics and not no_system_metrics)
     except (TargetError, SubmitError, SnapshotError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"RunId: {spec.run_id}")

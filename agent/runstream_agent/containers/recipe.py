@@ -45,7 +45,7 @@ SITE = "/opt/runstream/site"
 # the wheels downloaded on the host (no index, no network) into a folder that the last
 # stage copies, so the wheel files themselves stay out of the image.
 DEPS_TEMPLATE = """\
-# runstream docker target, dependencies image, recipe v1 (built by `runstream prepare`)
+# runstream docker target, dependencies image, recipe v2 (built by `runstream prepare`)
 FROM {base} AS base
 {setup}
 FROM base AS wheels
@@ -55,7 +55,14 @@ RUN {python} -m pip install --no-index --no-deps --no-cache-dir --disable-pip-ve
 
 FROM base
 COPY --from=wheels /site/ {site}/
-ENV PYTHONPATH={site} PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PYTHONPATH={site} PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MPLCONFIGDIR=/opt/runstream/matplotlib
+# Matplotlib, when the requirements have it, builds its font cache on first import, in
+# every fresh container (and, past 5 s, says so on stderr): built once, here, in a folder
+# any user may write.
+RUN mkdir -p /opt/runstream/matplotlib && chmod 1777 /opt/runstream/matplotlib && \
+    {python} -c "import importlib.util as u; u.find_spec('matplotlib') and \
+__import__('matplotlib.font_manager')"
 """
 
 # The run image: runstream's code on top of the dependencies image. It changes more often

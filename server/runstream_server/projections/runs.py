@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 
 from runstream.events import (
+    SYSTEM_PREFIX,
     ArtifactAdded,
     EventDropped,
     ExperimentCreated,
@@ -200,15 +201,16 @@ def apply(view: RunView | None, event: StoredEvent, payload: Payload) -> RunView
 
 def latest_scalars(payload: MetricsLogged) -> dict[str, float | str]:
     """The last number or string logged for each metric of a batch (arrays are not
-    columns). NaN and infinities become the strings "NaN", "Infinity", "-Infinity"
-    so that every database's JSON can hold them."""
+    columns, nor are system metrics, ``sys/…``: they stay series). NaN and infinities
+    become the strings "NaN", "Infinity", "-Infinity" so that every database's JSON can
+    hold them."""
     latest: dict[str, float | str] = {}
     names, index, values = payload.names, payload.index, payload.values
     for i in range(len(index) - 1, -1, -1):
         value = values[i]
-        if isinstance(value, list):
-            continue
         name = names[index[i]]
+        if isinstance(value, list) or name.startswith(SYSTEM_PREFIX):
+            continue
         if name not in latest:
             latest[name] = value if isinstance(value, str) or math.isfinite(value) else _NONFINITE[
                 "nan" if value != value else ("inf" if value > 0 else "-inf")]
@@ -246,7 +248,7 @@ def numbering(table: Any = runs_table) -> Any:
 
 class RunsProjection:
     name: ClassVar[str] = "runs"
-    version: ClassVar[int] = 6  # 6: experiment_id
+    version: ClassVar[int] = 7  # 6: experiment_id; 7: no sys/… latest values
     tables: ClassVar[tuple[Table, ...]] = (runs_table,)
 
     def handle(self, conn: Connection, batch: Sequence[Applied]) -> None:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isNumeric, shownParams, shownTags, textColumns, textValue } from "./columns";
+import { isNumeric, isSystemMetric, shownParams, shownTags, systemMetrics, tableMetrics, textColumns, textValue } from "./columns";
 import { DEFAULT_SETTINGS, SettingsStore } from "./settings";
 import { sortRuns } from "./table";
 import { view } from "./testing";
@@ -104,5 +104,22 @@ describe("the runs table's parameter and tag columns", () => {
     // about 100 ms on an idle machine; the bound is loose for a loaded one (a quadratic
     // pass over 10,000 runs would take far longer)
     expect(elapsed).toBeLessThan(2_000);
+  });
+});
+
+describe("the run agent's system series", () => {
+  const names = ["Accuracy", "sys/gpu/10/power_watts", "loss", "sys/net_sent_bytes", "sys/cpu_percent",
+    "sys/gpu/2/power_watts", "system_loss", "sys/memory_rss_bytes", "sys/disk_read_bytes"];
+
+  it("are never the runs table's metric columns", () => {
+    expect(tableMetrics(names)).toEqual(["Accuracy", "loss", "system_loss"]);
+    expect(isSystemMetric("sys/cpu_percent")).toBe(true);
+    expect(isSystemMetric("sys")).toBe(false);
+    expect(isSystemMetric("system_loss")).toBe(false);
+  });
+
+  it("are listed CPU, memory, disk, network, then GPUs in device order", () => {
+    expect(systemMetrics(names)).toEqual(["sys/cpu_percent", "sys/memory_rss_bytes", "sys/disk_read_bytes",
+      "sys/net_sent_bytes", "sys/gpu/2/power_watts", "sys/gpu/10/power_watts"]);
   });
 });

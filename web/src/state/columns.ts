@@ -2,11 +2,16 @@
 // tags (`tags.<key>`), named as in MLflow's filter language. What the runs have is
 // computed once per runs list (memoised on the list's identity: the run store and
 // the dashboard hand out the same array until a run changes), not per render.
+// Metric columns leave out the run agent's system series (`sys/…`): they are shown
+// in run details' System section, not as one number per run in the lab's table.
 
 import type { RunView } from "../api/types";
 
 export const PARAM = "params.";
 export const TAG = "tags.";
+/** The prefix of the series the run agent samples (CPU, memory, disk, network, GPUs). */
+export const SYSTEM_PREFIX = "sys/";
+
 /** Parameters shown by default (those whose values differ between the shown runs). */
 export const DEFAULT_PARAMS = 5;
 
@@ -106,4 +111,28 @@ export function textValue(run: RunView, key: string): string | undefined {
 /** Whether `key` names a parameter or tag column. */
 export function isTextColumn(key: string): boolean {
   return key.startsWith(PARAM) || key.startsWith(TAG);
+}
+
+/** Whether a metric is one of the run agent's system series (`sys/…`). */
+export function isSystemMetric(name: string): boolean {
+  return name.startsWith(SYSTEM_PREFIX);
+}
+
+/** The metrics that may be the runs table's columns: all but the system series. */
+export function tableMetrics(names: readonly string[]): string[] {
+  return names.filter((n) => !isSystemMetric(n));
+}
+
+// Where a system series sorts in the System section: CPU and memory first, GPUs last.
+const SYSTEM_ORDER = ["sys/cpu", "sys/memory", "sys/disk", "sys/net", "sys/gpu/"];
+
+function systemRank(name: string): number {
+  const k = SYSTEM_ORDER.findIndex((p) => name.startsWith(p));
+  return k < 0 ? SYSTEM_ORDER.length : k;
+}
+
+/** The system series among `names`, CPU, memory, disk, network, GPUs, other; by name within. */
+export function systemMetrics(names: readonly string[]): string[] {
+  return names.filter(isSystemMetric)
+    .sort((a, b) => systemRank(a) - systemRank(b) || a.localeCompare(b, "en", { numeric: true }));
 }

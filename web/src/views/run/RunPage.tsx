@@ -12,6 +12,8 @@ import { Audit } from "./Audit";
 import { ArrayChart, SeriesChart } from "./MetricCharts";
 import { Images, Outputs, useArtifacts } from "./Outputs";
 import { Replay } from "./Replay";
+import { SystemMetrics } from "./SystemMetrics";
+import { tableMetrics } from "../../state/columns";
 import { useLiveRun, type LiveRun } from "./useLiveRun";
 
 const TABS = [
@@ -120,15 +122,16 @@ function Overview({ live, view }: { live: LiveRun; view: RunView }) {
           )}
         </section>
       </div>
-      {names && (names.arrays.length > 0 || names.scalars.length > 0) && (
+      {names && (names.arrays.length > 0 || tableMetrics(names.scalars).length > 0) && (
         <section>
           <h3>Charts</h3>
           <div className="charts">
             {names.arrays.map((m) => <ArrayChart key={m} metric={m} runs={refs} live={live.live} />)}
-            {names.scalars.map((m) => <SeriesChart key={m} metric={m} runs={refs} live={live.live} minPoints={2} />)}
+            {tableMetrics(names.scalars).map((m) => <SeriesChart key={m} metric={m} runs={refs} live={live.live} minPoints={2} />)}
           </div>
         </section>
       )}
+      {names && <SystemMetrics names={names.scalars} runs={refs} live={live.live} />}
       {artifacts && <Images run={view} artifacts={artifacts} />}
       {artifacts && <Outputs run={view} artifacts={artifacts} />}
     </div>
