@@ -12,12 +12,15 @@ on each, and every figure is printed for both, with the ratio and the target bes
 
 1. cold start: process start → first successful ``experiments/get`` answer;
 2. ``log_batch``: 1,000,000 points in batches of 1,000 metrics (10 keys) → points/s;
+   then the server's part: a fifth of those bodies, as the client encodes them, built
+   beforehand and posted in plain HTTP (to a run of their own);
 3. ``log_metric`` one call at a time (2,000 calls) → calls/s;
 4. 1,000 runs created with 10 metrics and 5 params each (create, log_batch, terminate)
    → runs/s;
 5. ``search_runs`` over those runs: all of them (paged, 100 a page), and filtered and
    sorted (``metrics.m0 > 0.5 and params.p1 = 'x'`` by ``metrics.m1 DESC``) → seconds
-   (median of 5); both must find the same runs;
+   (median of 5, after a first search timed on its own: runstream keeps each run's
+   encoded answer until its next event); both must find the same runs;
 6. ``get_metric_history`` of one 100,000-point metric (from workload 2) → seconds
    (median of 3).
    Searches and history are timed twice: through the client, and as the same requests
@@ -107,8 +110,10 @@ class Figures:
 FIGURES = [
     ("cold_start", "s", False, None, "cold start (process start → first answer)"),
     ("log_batch", "points/s", True, 50.0, "log_batch"),
+    ("log_batch_raw", "points/s", True, 50.0, "… the same bodies, plain HTTP"),
     ("log_metric", "calls/s", True, None, "log_metric, one call at a time"),
     ("create_runs", "runs/s", True, None, "create runs (10 metrics, 5 params each)"),
+    ("search_all_first", "s", False, None, "search_runs, all, the first time"),
     ("search_all", "s", False, 20.0, "search_runs, all (paged)"),
     ("search_all_raw", "s", False, 20.0, "… the same requests, plain HTTP"),
     ("search_filtered", "s", False, 20.0, "search_runs, filtered + sorted"),
@@ -323,6 +328,28 @@ class Workloads:
         self.history_run = run
         self.note("log_batch", s.batch_points / seconds, "points/s",
                   f"  ({s.batch_points:,} points in {len(batches):,} calls, {seconds:.1f} s)")
+        if self.null:
+            return
+        # The server's part: the very bodies the client sends (its protobuf JSON), built
+        # beforehand and posted over one keep-alive connection, a fifth of the points to a
+        # run of their own.
+        from mlflow.protos.service_pb2 import LogBatch
+        from mlflow.utils.proto_json_utils import message_to_json
+
+        raw_run = self.new_run("log-batch-raw")
+        bodies = [message_to_json(LogBatch(run_id=raw_run, metrics=[m.to_proto() for m in b]))
+                  .encode() for b in batches[:max(1, len(batches) // 5)]]
+        url, headers = f"{self.url}/api/2.0/mlflow/runs/log-batch", {
+            "Content-Type": "application/json"}
+
+        def post_all() -> None:
+            for body in bodies:
+                self.http.post(url, data=body, headers=headers).raise_for_status()
+
+        seconds, _ = timed(post_all)
+        points = sum(len(b) for b in batches[:len(bodies)])
+        self.note("log_batch_raw", points / seconds, "points/s",
+                  f"  ({points:,} points in {len(bodies):,} requests, plain HTTP)")
 
     def log_metric(self) -> None:
         s = self.sizes
@@ -394,6 +421,8 @@ class Workloads:
                     return ids
                 body = {**body, "page_token": page["next_page_token"]}
 
+        seconds, _ = timed(everything)  # each run read for the first time
+        self.note("search_all_first", seconds, "s", "  (the first search of these runs)")
         seconds, ids = median_seconds(everything, s.search_repeats)
         self.figures.counts["search_all"] = len(set(ids))
         self.note("search_all", seconds, "s",

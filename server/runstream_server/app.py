@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 from sqlalchemy import Engine
 
-from runstream_server.api import asof, charts, docs, ingest, models, runs
+from runstream_server.api import asof, charts, docs, ingest, models, runs, series
 from runstream_server.api import live as live_api
 from runstream_server.api.errors import error_middleware
 from runstream_server.api.routing import Route
@@ -27,6 +27,7 @@ from runstream_server.database import (
     widen_columns,
 )
 from runstream_server.eventlog import EmbeddedLog, EventLog
+from runstream_server.folder import folding
 from runstream_server.lease import lease_expiry
 from runstream_server.ledger import DiskFull, Ledger
 from runstream_server.live import Hub, view_reader
@@ -55,7 +56,7 @@ def _version() -> str:
 def routes() -> list[Route]:
     """Every API route: what the server serves and the OpenAPI description lists."""
     api = [*ingest.ROUTES, *runs.ROUTES, *models.ROUTES, *live_api.ROUTES]
-    api += [*charts.ROUTES, *asof.ROUTES]  # the web UI's read side
+    api += [*charts.ROUTES, *asof.ROUTES, *series.ROUTES]  # the web UI's read side
     return [*api, *docs.status_routes(api, _version())]
 
 
@@ -133,6 +134,7 @@ def create_app(settings: Settings, *, event_log: EventLog | None = None,
     app.cleanup_ctx.append(_lifecycle(closers))
     # After _lifecycle, so stopped before it: no lost run is written to a log being closed.
     app.cleanup_ctx.append(lease_expiry)
+    app.cleanup_ctx.append(folding)
     app.on_shutdown.append(_close_sockets)
     return app
 

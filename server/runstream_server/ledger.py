@@ -8,8 +8,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from runstream.codec import validate_batch
 from runstream.events import Envelope, Payload, new_event
@@ -22,6 +23,8 @@ from runstream_server.eventstore import (
     stream_head,
 )
 from runstream_server.projections.runner import Projector
+
+T = TypeVar("T")
 
 __all__ = ["DiskFull", "Ledger"]
 
@@ -142,6 +145,17 @@ class Ledger:
                               ) -> list[StoredEvent]:
         return await asyncio.get_running_loop().run_in_executor(
             self._executor, self.write_all, stream, make)
+
+    async def maintain(self, work: Callable[[Connection], T]) -> T:
+        """``work(conn)`` in a transaction of its own on the writer's thread, between two
+        writes (derived data kept up behind them: ``projections/folding.py``)."""
+        def run() -> T:
+            with self._lock:
+                self._writable()
+                with self.engine.begin() as conn:
+                    return work(conn)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
     def parts(self, events: Sequence[Envelope], payloads: Sequence[Payload | None],
               ) -> Iterator[tuple[Sequence[Envelope], Sequence[Payload | None]]]:

@@ -458,7 +458,7 @@ def latest_metrics(conn: Connection, run_ids: Collection[str]) -> dict[str, list
     nan = math.nan
     for run_id, name, value, time_, step in conn.execute(
             select(c.run_id, c.name, c.value, c.time, c.step)
-            .where(among(c.run_id, run_ids)).order_by(c.run_id, c.name)).tuples():
+            .where(among(c.run_id, run_ids)).order_by(c.run_id, c.name)):
         metric = LatestMetric(name, nan if value is None else float(value), time_, step)
         if (of_run := found.get(run_id)) is None:
             found[run_id] = [metric]

@@ -2,7 +2,9 @@
 
 A numeric series is stored as one row per (event, metric): packed int64 steps,
 float64 times and float64 values. A 100,000-point series logged in batches is
-a few dozen rows, read and concatenated in milliseconds.
+a few dozen rows, read and concatenated in milliseconds. Beside the chunks, the same
+projection folds each series into grid summaries (``projections/cells.py``), which
+``GET /api/series`` downsamples from without reading the chunks.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, cast
 
 import msgspec
+import numpy as np
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -32,6 +35,7 @@ from sqlalchemy import (
 from runstream.events import MetricsLogged, MetricValue, run_id_of
 from runstream_server.database import among, metadata
 from runstream_server.projections.base import AppendProjection, Applied
+from runstream_server.projections.cells import metric_cells, metric_cells_folded
 
 __all__ = [
     "MetricChunksProjection", "MetricLatestProjection", "MetricValuesProjection",
@@ -46,8 +50,10 @@ metric_chunks = Table(
     Column("run_id", String(200), nullable=False),
     Column("name", String(300), nullable=False),
     Column("n", Integer, nullable=False),
-    Column("first_step", BigInteger, nullable=False),
-    Column("last_step", BigInteger, nullable=False),
+    Column("first_step", BigInteger, nullable=False),  # the least step (not the first logged)
+    Column("last_step", BigInteger, nullable=False),  # the greatest
+    Column("first_time", Float, nullable=False),  # the earliest time, the latest:
+    Column("last_time", Float, nullable=False),  # which chunks a time range reads
     Column("steps", LargeBinary, nullable=False),
     Column("times", LargeBinary, nullable=False),
     Column("vals", LargeBinary, nullable=False),
@@ -122,9 +128,14 @@ def split_points(
 
 
 class MetricChunksProjection(AppendProjection):
+    """The chunks, and the grid summaries of their series (``projections/cells.py``):
+    one projection, so that one rebuild remakes both. The summaries follow the chunks
+    behind the write path (``projections/folding.py``)."""
+
     name: ClassVar[str] = "metric_chunks"
-    version: ClassVar[int] = 1
-    tables: ClassVar[tuple[Table, ...]] = (metric_chunks,)
+    # 2: first_time/last_time, and the metric_cells summaries
+    version: ClassVar[int] = 2
+    tables: ClassVar[tuple[Table, ...]] = (metric_chunks, metric_cells, metric_cells_folded)
 
     def rows(self, item: Applied) -> list[dict[str, Any]]:
         payload = item.payload
@@ -132,13 +143,21 @@ class MetricChunksProjection(AppendProjection):
         if not isinstance(payload, MetricsLogged) or run_id is None:
             return []
         numeric, _ = split_points(payload)
-        return [
-            {"run_id": run_id, "name": name, "n": len(s), "first_step": min(s),
-             "last_step": max(s), "steps": array("q", s).tobytes(),
-             "times": array("d", t).tobytes(), "vals": array("d", v).tobytes(),
-             "position": item.event.position}
-            for name, (s, t, v) in numeric.items() if s
-        ]
+        return [_chunk(run_id, name, s, t, v, item.event.position)
+                for name, (s, t, v) in numeric.items() if s]
+
+
+def _chunk(run_id: str, name: str, steps: list[int], times: list[float], values: list[float],
+           position: int) -> dict[str, Any]:
+    packed_steps, packed_times = array("q", steps).tobytes(), array("d", times).tobytes()
+    if len(steps) < 64:
+        lo_s, hi_s, lo_t, hi_t = min(steps), max(steps), min(times), max(times)
+    else:  # over the packed bytes: numpy's min and max, not Python's, for big chunks
+        s, t = np.frombuffer(packed_steps, np.int64), np.frombuffer(packed_times, np.float64)
+        lo_s, hi_s, lo_t, hi_t = int(s.min()), int(s.max()), float(t.min()), float(t.max())
+    return {"run_id": run_id, "name": name, "n": len(steps), "first_step": lo_s,
+            "last_step": hi_s, "first_time": lo_t, "last_time": hi_t, "steps": packed_steps,
+            "times": packed_times, "vals": array("d", values).tobytes(), "position": position}
 
 
 class MetricValuesProjection(AppendProjection):

@@ -471,6 +471,16 @@ export interface RunRestored {
   run_id: string;
 }
 
+/** One run's points of the metric in the range (``sampled``: M4 buckets). */
+export interface RunSeries {
+  run_id: string;
+  total: number;
+  sampled: boolean;
+  steps: number[];
+  times: number[];
+  values: number[];
+}
+
 /**
  * The script started. ``lease`` > 0 promises a sign of life (any event of the
  * stream, a ``run.heartbeat`` when there is nothing else) at least every ``lease``
@@ -541,6 +551,31 @@ export interface Series {
   steps: number[];
   times: number[];
   values: number[];
+}
+
+export interface SeriesAnswer {
+  metric: string;
+  x: "step" | "time";
+  budget: number;
+  start: number | null;
+  end: number | null;
+  series: RunSeries[];
+}
+
+/** GET /api/series */
+export interface SeriesQuery {
+  /** the numeric metric's name */
+  metric: string;
+  /** comma-separated run ids (1 to 500) */
+  runs: string;
+  /** step (default) or time (seconds since the epoch) */
+  x?: "step" | "time";
+  /** the range's first x, inclusive (a number in x units; default: each series' first) */
+  start?: number | null;
+  /** the range's last x, inclusive (a number in x units; default: each series' last) */
+  end?: number | null;
+  /** the most points answered per series */
+  budget?: number;
 }
 
 export interface Status {
