@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import Connection, Table
@@ -30,6 +30,9 @@ class Applied:
 
     event: StoredEvent
     payload: Payload
+    # What projections derive from the payload and share (each computes it once per
+    # event: e.g. the metric projections' split of a batch's points).
+    memo: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 class Projection(Protocol):

@@ -49,7 +49,7 @@ __all__ = ["CELL", "LEVELS", "PAGE_BITS", "STEP_BITS", "TIME_SCALE", "cell_of", 
            "join_cells", "merge_adjacent", "metric_cells", "metric_cells_folded", "point_cells",
            "raw_cells", "reduce_cells", "update_cells"]
 
-LEVELS = 32
+LEVELS = 24  # steps: up to 64·2**23 (5e8) a cell; times: 2**23 s (97 days); wider: k cells
 PAGE_BITS = 6  # 64 cells per stored row
 STEP_BITS = 6  # level 0 of steps: 64 steps per cell
 TIME_SCALE = 1.0  # level 0 of times: 1 s per cell

@@ -26,14 +26,13 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    delete,
-    insert,
-    select,
     tuple_,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from runstream.events import MetricsLogged, MetricValue, run_id_of
-from runstream_server.database import among, metadata
+from runstream_server.database import metadata
 from runstream_server.projections.base import AppendProjection, Applied
 from runstream_server.projections.cells import metric_cells, metric_cells_folded
 
@@ -98,11 +97,23 @@ value_encoder = msgspec.msgpack.Encoder()
 value_decoder = msgspec.msgpack.Decoder(MetricValue)
 
 
-def split_points(
-    payload: MetricsLogged,
-) -> tuple[dict[str, tuple[list[int], list[float], list[float]]],
-           list[tuple[str, int, float, MetricValue]]]:
-    """Numeric points grouped per metric (steps, times, values), and the rest."""
+Split = tuple[dict[str, tuple[list[int], list[float], list[float]]],
+              list[tuple[str, int, float, MetricValue]]]
+
+
+def split_points(payload: MetricsLogged, item: Applied | None = None) -> Split:
+    """Numeric points grouped per metric (steps, times, values), and the rest; computed
+    once per event when its ``item`` is given (the chunks, values and latest projections
+    each split the same event in turn). Read-only."""
+    if item is None:
+        return _split_points(payload)
+    split: Split | None = item.memo.get("split_points")
+    if split is None:
+        split = item.memo["split_points"] = _split_points(payload)
+    return split
+
+
+def _split_points(payload: MetricsLogged) -> Split:
     names, index, steps, times, values = (
         payload.names, payload.index, payload.steps, payload.times, payload.values)
     if len(names) == 1:
@@ -142,7 +153,7 @@ class MetricChunksProjection(AppendProjection):
         run_id = run_id_of(item.event.stream)
         if not isinstance(payload, MetricsLogged) or run_id is None:
             return []
-        numeric, _ = split_points(payload)
+        numeric, _ = split_points(payload, item)
         return [_chunk(run_id, name, s, t, v, item.event.position)
                 for name, (s, t, v) in numeric.items() if s]
 
@@ -170,7 +181,7 @@ class MetricValuesProjection(AppendProjection):
         run_id = run_id_of(item.event.stream)
         if not isinstance(payload, MetricsLogged) or run_id is None:
             return []
-        _, other = split_points(payload)
+        _, other = split_points(payload, item)
         return [
             {"run_id": run_id, "name": name, "step": step, "time": t,
              "kind": "array" if isinstance(v, list) else "string",
@@ -193,7 +204,7 @@ class MetricLatestProjection:
             run_id = run_id_of(item.event.stream)
             if not isinstance(payload, MetricsLogged) or run_id is None:
                 continue
-            numeric, _ = split_points(payload)
+            numeric, _ = split_points(payload, item)
             for name, (steps, times, values) in numeric.items():
                 if not steps:
                     continue
@@ -208,19 +219,14 @@ class MetricLatestProjection:
                     best[key] = (high, times[i], float(values[i]), item.event.position)
         if not best:
             return
+        # One upsert: what the log said later wins a tie with what is stored.
         c = metric_latest.c
-        keys = list(best)
-        stored = {(r.run_id, r.name): (r.step, r.time) for r in conn.execute(
-            select(c.run_id, c.name, c.step, c.time)
-            .where(among(tuple_(c.run_id, c.name), keys)))}
-        # What the log said later wins a tie with what is stored.
-        newer = {k: v for k, v in best.items() if k not in stored or (v[0], v[1]) >= stored[k]}
-        if not newer:
-            return
-        replaced = [k for k in newer if k in stored]
-        if replaced:
-            conn.execute(delete(metric_latest).where(among(tuple_(c.run_id, c.name), replaced)))
-        conn.execute(insert(metric_latest), [
-            {"run_id": run_id, "name": name, "step": step, "time": time_,
-             "value": None if value != value else value, "position": position}
-            for (run_id, name), (step, time_, value, position) in newer.items()])
+        upsert = (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(
+            metric_latest)
+        conn.execute(upsert.on_conflict_do_update(
+            index_elements=[c.run_id, c.name],
+            set_={k: upsert.excluded[k] for k in ("step", "time", "value", "position")},
+            where=tuple_(upsert.excluded.step, upsert.excluded.time) >= tuple_(c.step, c.time)),
+            [{"run_id": run_id, "name": name, "step": step, "time": time_,
+              "value": None if value != value else value, "position": position}
+             for (run_id, name), (step, time_, value, position) in best.items()])
