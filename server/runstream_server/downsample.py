@@ -108,11 +108,13 @@ def _downsample(conn: Connection, run_ids: Sequence[str], metric: str, x: Axis,
                 start: float | None, end: float | None, budget: int,
                 mark: int) -> SeriesAnswer:
     axis = "s" if x == "step" else "t"
-    tail = unfolded(conn, metric, run_ids, mark)
+    stored = _level_cells(conn, metric, axis, {r: None for r in run_ids}, _TOP, {})
+    # A summarized series: its chunks after the mark; a small one (never summarized): all.
+    tail = unfolded(conn, metric, [r for r, c in stored.items() if len(c)], mark)
+    tail.update(unfolded(conn, metric, [r for r, c in stored.items() if not len(c)], 0))
     lo_ask, hi_ask = _bounds(axis, start, end)
     plans: dict[str, _Plan] = {}
-    for run_id, top in _level_cells(conn, metric, axis, {r: None for r in run_ids},
-                                    _TOP, tail).items():
+    for run_id, top in _with_tail(stored, tail, axis, _TOP).items():
         if not len(top):
             continue
         lo = max(lo_ask, float(top[f"f_{axis}"].min()))
@@ -203,6 +205,13 @@ def _level_cells(conn: Connection, metric: str, axis: str,
         blobs[row.run_id].append((row.page, row.cells))
     cells = {r: (join_cells([np.frombuffer(b, CELL) for _, b in sorted(found)])
                  if found else empty_cells()) for r, found in blobs.items()}
+    return _with_tail(cells, tail, axis, level)
+
+
+def _with_tail(cells: dict[str, Array], tail: dict[str, tuple[Array, Array, Array]],
+               axis: str, level: int) -> dict[str, Array]:
+    """Each run's ``cells`` of ``level`` merged with the cells of its ``tail`` points."""
+    cells = dict(cells)
     for run_id, (s, t, v) in tail.items():
         if run_id not in cells or not len(s):
             continue

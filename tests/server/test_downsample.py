@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine
 from runstream.events import Envelope, MetricsLogged, RunSubmitted, new_event, run_stream
 from runstream_server.downsample import RunSeries, downsample
 from runstream_server.eventstore import append
+from runstream_server.projections import folding
 from runstream_server.projections.folding import fold, fold_all, folded
 from runstream_server.projections.runner import Projector
 
@@ -169,7 +170,14 @@ def test_every_bucket_keeps_its_first_last_min_max_and_nan(
     from runstream_server.database import metadata
 
     metadata.drop_all(store)
-    write(store, chunks, cuts, data.draw(st.sampled_from([None, 1, 3, 10_000])))
+    # SMALL 0: every series summarized (folds leave tails of chunks after the mark);
+    # the default: these small series are read whole from their chunks.
+    small = data.draw(st.sampled_from([0, folding.SMALL]))
+    was, folding.SMALL = folding.SMALL, small
+    try:
+        write(store, chunks, cuts, data.draw(st.sampled_from([None, 1, 3, 10_000])))
+    finally:
+        folding.SMALL = was
     points = [p for c in chunks for p in c]
     for _ in range(3):
         q = data.draw(queries(chunks))
@@ -228,3 +236,25 @@ def test_answers_are_the_same_before_during_and_after_folding(x: str) -> None:
     assert answers[0] == answers[1] == answers[2]
     whole = answers[0][0].series[0]
     assert whole.sampled and whole.total == 7001 and 50.0 in whole.values
+
+
+def test_a_small_series_is_read_whole_and_summarized_once_it_grows(store: Engine) -> None:
+    """Most runs of a sweep log a few points: no summary for them (their chunks are
+    read whole); a series that grows past SMALL is summarized with all its chunks."""
+    from runstream_server.projections.folding import summarized
+
+    few = [[(s, T0 + s, float(s % 7)) for s in range(i, i + 100)] for i in range(0, 500, 100)]
+    write(store, few, [], fold_most=10_000)
+    with store.connect() as conn:
+        assert folded(conn) == 5 and not summarized(conn, [("r1", "loss")])
+        small = downsample(conn, ["r1"], "loss", budget=40).series[0]
+    assert small.sampled and small.total == 500 and max(small.values) == 6.0
+    more = [[(s, T0 + s, 100.0 if s == 4321 else float(s % 7)) for s in range(i, i + 1000)]
+            for i in range(500, 5500, 1000)]
+    engine = create_engine("sqlite://")
+    write(engine, few + more, [6, 8], fold_most=10_000)
+    with engine.connect() as conn:
+        assert folded(conn) == 10 and summarized(conn, [("r1", "loss")])
+        grown = downsample(conn, ["r1"], "loss", budget=40).series[0]
+    assert grown.sampled and grown.total == 5500 and 4321 in grown.steps
+    engine.dispose()

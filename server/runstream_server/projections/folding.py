@@ -27,16 +27,26 @@ import threading
 from collections.abc import Collection
 
 import numpy as np
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, tuple_, update
 
 from runstream_server.database import among
-from runstream_server.projections.cells import Array, metric_cells_folded, update_cells
+from runstream_server.projections.cells import (
+    LEVELS,
+    Array,
+    metric_cells,
+    metric_cells_folded,
+    update_cells,
+)
 from runstream_server.projections.metrics import metric_chunks
 
-__all__ = ["FOLDING", "FOLD_CHUNKS", "FOLD_EVERY", "fold", "fold_all", "folded", "unfolded"]
+__all__ = ["FOLDING", "FOLD_CHUNKS", "FOLD_EVERY", "SMALL", "fold", "fold_all", "folded",
+           "summarized", "unfolded"]
 
 FOLD_EVERY = 2.0  # seconds between folds while chunks wait (more chunks, fewer page writes)
 FOLD_CHUNKS = 2_000  # chunks per fold: one fold never holds the writer for long
+# A series of at most this many points is not summarized: read whole, it costs less
+# than the cells of every level on both axes (most of a sweep's runs log a few points).
+SMALL = 4096
 # Held by this process's folds (``fold_all``, the server's folding task) and by a reader
 # that folds kept overtaking: it then reads once with none committing meanwhile.
 FOLDING = threading.Lock()
@@ -50,7 +60,11 @@ def folded(conn: Connection) -> int:
 
 def fold(conn: Connection, most: int = FOLD_CHUNKS) -> int:
     """Fold up to ``most`` chunks after the mark into the summaries, in the caller's
-    transaction; how many were folded (0: none waited, or another server folded them)."""
+    transaction; how many were passed (0: none waited, or another server folded them).
+
+    A series is summarized once it holds more than ``SMALL`` points (then all its chunks
+    up to the mark are folded at once); a smaller one is read whole from its chunks,
+    which costs less than the cells of every level it would take."""
     c = metric_chunks.c
     mark = folded(conn)
     rows = conn.execute(select(c.id, c.run_id, c.name, c.steps, c.times, c.vals)
@@ -68,12 +82,41 @@ def fold(conn: Connection, most: int = FOLD_CHUNKS) -> int:
     for row in rows:
         per_series.setdefault((row.run_id, row.name), []).append(
             (row.steps, row.times, row.vals))
+    have = summarized(conn, list(per_series))
+    fresh = [key for key in per_series if key not in have]
+    if fresh:
+        totals = _totals(conn, fresh, last)
+        big = [key for key in fresh if totals.get(key, 0) > SMALL]
+        for key in fresh:
+            del per_series[key]
+        for run_id, name, steps, times, vals in conn.execute(
+                select(c.run_id, c.name, c.steps, c.times, c.vals)
+                .where(among(tuple_(c.run_id, c.name), big), c.id <= last)
+                .order_by(c.id)) if big else ():
+            per_series.setdefault((run_id, name), []).append((steps, times, vals))
     update_cells(conn, (
         (key, np.frombuffer(b"".join(s for s, _, _ in chunks), np.int64),
          np.frombuffer(b"".join(t for _, t, _ in chunks), np.float64),
          np.frombuffer(b"".join(v for _, _, v in chunks), np.float64))
         for key, chunks in per_series.items()))
     return len(rows)
+
+
+def _totals(conn: Connection, series: list[tuple[str, str]],
+            last: int) -> dict[tuple[str, str], int]:
+    c = metric_chunks.c
+    return {(run_id, name): int(n) for run_id, name, n in conn.execute(
+        select(c.run_id, c.name, func.sum(c.n))
+        .where(among(tuple_(c.run_id, c.name), series), c.id <= last)
+        .group_by(c.run_id, c.name))}
+
+
+def summarized(conn: Connection, series: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these series have summaries (every folded series has its top level)."""
+    m = metric_cells.c
+    return {(run_id, name) for run_id, name in conn.execute(
+        select(m.run_id, m.name).distinct()
+        .where(m.axis == "s", m.level == LEVELS - 1, among(tuple_(m.run_id, m.name), series)))}
 
 
 def fold_all(engine: Engine) -> int:
@@ -92,6 +135,8 @@ def unfolded(conn: Connection, metric: str, run_ids: Collection[str], mark: int,
              ) -> dict[str, tuple[Array, Array, Array]]:
     """Each run's points of ``metric`` in the chunks after ``mark`` (steps, times,
     values, in logged order): what the summaries do not hold yet."""
+    if not run_ids:
+        return {}
     c = metric_chunks.c
     found: dict[str, list[tuple[bytes, bytes, bytes]]] = {}
     for row in conn.execute(select(c.run_id, c.steps, c.times, c.vals)
