@@ -31,6 +31,7 @@ export type {
   RunsAsOf,
   RunView,
   Series,
+  SeriesAnswer,
   Status,
   ValuePoint,
   ValueSeries,

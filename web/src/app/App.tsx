@@ -1,4 +1,3 @@
-import { useEffect } from "react";
 import { Compare } from "../views/Compare";
 import { ConnectionDot, ErrorBar, LogDrawer, TokenPrompt } from "../views/Chrome";
 import { Dashboard } from "../views/Dashboard";
@@ -24,9 +23,6 @@ export function App() {
   const model = useModel();
   const route = useRoute();
   useObservable(model.conn);
-  useEffect(() => {
-    void model.start();
-  }, [model]);
   const nav = (to: string, title: string, active: boolean) => (
     <a href={to} onClick={linkHandler(to)} className={active ? "active" : ""}>{title}</a>
   );

@@ -53,6 +53,9 @@ export class AppModel {
     this.runs.put(batches.flatMap((b) => b.views), Math.max(...batches.map((b) => b.position)));
   });
   private stopRuns: (() => void) | null = null;
+  /** Called with the runs list the moment it arrives, before any view renders it (the
+   *  dashboard sends its overlay's request from here: see views/curvesFirst.ts). */
+  onRunsListed: ((runs: readonly RunView[]) => void) | null = null;
 
   constructor() {
     this.api.onUnauthorized = (message) => {
@@ -78,6 +81,7 @@ export class AppModel {
       // One request for the snapshot (the list, numbered over each project at once),
       // then the views changed after the position it was taken at.
       const list = await this.api.get<RunList>("/api/runs", { archived: "include", limit: 100000 });
+      this.onRunsListed?.(list.runs);
       this.runs.load(list.runs, status.position);
       this.stopRuns = this.feed.subscribe("runs", status.position, {
         onViews: (views, position) => this.batcher.push([{ views, position }]),

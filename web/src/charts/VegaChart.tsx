@@ -3,12 +3,12 @@
 // its `highlight` parameter set from the app's selection.
 
 import { useEffect, useMemo, useRef, useState } from "react";
-import { changeset, type View } from "vega";
-import embed from "vega-embed";
+import type { View } from "vega";
 import { useModel } from "../app/context";
 import type { ClickMods } from "../state/selection";
 import { ChartWriter, KeyedRows, type Row, type RowSource } from "./dataset";
-import { chartSpec, datasetOf, type ChartKind, type Spec } from "./specs";
+import { chartSpec, datasetOf, withLogY, type ChartKind, type Spec } from "./specs";
+import { chartsReleased, compiledSpec, loadVega, type VegaLib } from "./vegaLib";
 
 /** The chart's rows: a whole list each time (diffed against what the chart holds), or
  *  a source of changesets (applied as they come, for charts that grow live). */
@@ -24,20 +24,32 @@ export type ChartProps<T extends Row> = ChartRows<T> & {
   /** Called once, when the chart first shows data. */
   onReady?: () => void;
   empty?: string;
+  /** A spec built in the browser (then `kind` and `metric` only name the chart). */
+  spec?: Spec;
+  /** Draw the y axis on a log scale (values ≤ 0 are left out). */
+  logY?: boolean;
+  /** The chart's id in `window.__runstreamCharts` (default `kind:metric`). */
+  name?: string;
+  /** The Vega view, once embedded (null when it goes). */
+  onView?: (view: View | null) => void;
 };
 
 declare global {
   interface Window {
     /** Chart views by name, for browser tests and benchmarks. */
     __runstreamCharts?: Map<string, View>;
+    /** Vega views constructed, by chart name: a chart that grows by changesets stays at 1. */
+    __runstreamChartBuilds?: Record<string, number>;
   }
 }
 
 export function VegaChart<T extends Row>(props: ChartProps<T>) {
-  const { kind, metric = "", rows, rowKey, source, highlight = [], onPick, onReady, empty } = props;
+  const { kind, metric = "", rows, rowKey, source, highlight = [], onPick, onReady, empty, logY = false } = props;
+  const given = props.spec;
   const model = useModel();
   const box = useRef<HTMLDivElement>(null);
   const [view, setView] = useState<View | null>(null);
+  const [lib, setLib] = useState<VegaLib | null>(null);
   const [spec, setSpec] = useState<Spec | null>(null);
   const [held, setHeld] = useState(0);
   const keyed = useRef(new KeyedRows<T>(rowKey ?? (() => "")));
@@ -45,25 +57,42 @@ export function VegaChart<T extends Row>(props: ChartProps<T>) {
   pick.current = onPick;
   const ready = useRef(onReady);
   ready.current = onReady;
-  const name = `${kind}:${metric}`;
+  const onView = useRef(props.onView);
+  onView.current = props.onView;
+  const name = props.name ?? `${kind}:${metric}`;
 
+  const first = name.startsWith("curves:"); // the overlay never waits for the others
   useEffect(() => {
+    if (given && first) {
+      setSpec(logY ? withLogY(given) : given);
+      return;
+    }
     let live = true;
-    chartSpec(model.api, kind, metric).then(
-      (s) => live && setSpec(s),
+    const ask = () => given ? Promise.resolve(given) : chartSpec(model.api, kind, metric);
+    chartsReleased().then(ask).then(
+      (s) => live && setSpec(logY ? withLogY(s) : s),
       (err: unknown) => model.errors.report(err, `chart ${metric || kind}`),
     );
     return () => {
       live = false;
     };
-  }, [model, kind, metric]);
+  }, [model, kind, metric, given, logY, first]);
 
   useEffect(() => {
     if (!spec || !box.current) return;
     let live = true;
     let finalize = () => undefined as void;
-    embed(box.current, spec as never, { actions: false, renderer: "canvas", logLevel: 0 }).then(
-      (result) => {
+    const el = box.current;
+    loadVega().then(async (vega) => {
+      if (!live) return null;
+      const ahead = compiledSpec(spec);
+      const result = await vega.embed(el, (ahead ?? spec) as never,
+        { actions: false, renderer: "canvas", logLevel: 0, ...(ahead ? { mode: "vega" as const } : {}) });
+      return { vega, result };
+    }).then(
+      (loaded) => {
+        if (!loaded) return;
+        const { vega, result } = loaded;
         finalize = () => result.finalize();
         if (!live) return finalize();
         result.view.addEventListener("click", (event, item) => {
@@ -74,8 +103,12 @@ export function VegaChart<T extends Row>(props: ChartProps<T>) {
           }
         });
         (window.__runstreamCharts ??= new Map()).set(name, result.view);
+        const builds = (window.__runstreamChartBuilds ??= {});
+        builds[name] = (builds[name] ?? 0) + 1;
         keyed.current.reset();
+        setLib(vega);
         setView(result.view);
+        onView.current?.(result.view);
       },
       (err: unknown) => model.errors.report(err, `drawing chart ${metric || kind}`),
     );
@@ -83,14 +116,16 @@ export function VegaChart<T extends Row>(props: ChartProps<T>) {
       live = false;
       window.__runstreamCharts?.delete(name);
       setView(null);
+      onView.current?.(null);
       setHeld(0);
       finalize();
     };
   }, [spec, name, model]);
 
   const writer = useMemo(() => {
-    if (!view || !spec) return null;
+    if (!view || !spec || !lib) return null;
     const dataset = datasetOf(spec);
+    const { changeset } = lib;
     return new ChartWriter<T>(
       async ({ insert, remove, clear }) => {
         const cs = changeset();
@@ -106,7 +141,7 @@ export function VegaChart<T extends Row>(props: ChartProps<T>) {
       },
       (err: unknown) => model.errors.report(err, `updating chart ${metric || kind}`),
     );
-  }, [view, spec, model, kind, metric]);
+  }, [view, spec, lib, model, kind, metric]);
 
   useEffect(() => () => writer?.close(), [writer]);
 

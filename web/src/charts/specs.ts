@@ -23,3 +23,15 @@ export function chartSpec(api: Api, kind: ChartKind, metric = ""): Promise<Spec>
 export function datasetOf(spec: Spec): string {
   return spec.usermeta?.runstream?.dataset ?? "runs";
 }
+
+/** `spec` with its y axis on a log scale; rows whose value is not > 0 are left out (a log
+ *  scale has no place for them; the chart says how many it leaves out). */
+export function withLogY(spec: Spec): Spec {
+  const out = structuredClone(spec) as Spec & { encoding?: { y?: { scale?: Record<string, unknown> } };
+    transform?: unknown[] };
+  const y = out.encoding?.y;
+  if (!y) return spec;
+  y.scale = { ...(y.scale ?? {}), type: "log", zero: false };
+  out.transform = [...(out.transform ?? []), { filter: "isValid(datum.value) && datum.value > 0" }];
+  return out;
+}

@@ -13,6 +13,8 @@ export interface Settings {
   /** Tag columns (keys); none by default. */
   tags: string[];
   sort: Sort;
+  /** The metric drawn as curves across runs on the dashboard (empty: none). */
+  curve: string;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -21,6 +23,7 @@ export const DEFAULT_SETTINGS: Settings = {
   params: null,
   tags: [],
   sort: { key: "number", desc: true },
+  curve: "",
 };
 
 const KEY = "runstream.settings.v1";

@@ -11,6 +11,7 @@ import { TimeSlider, useAsOf } from "../components/TimeSlider";
 import { fmtDuration, fmtTime, fmtValue } from "../lib/format";
 import { useObservable } from "../state/observable";
 import { higherIsBetter } from "../state/table";
+import { Curves, curveMetrics } from "./Curves";
 import { FileImage } from "./Files";
 import { ArrayChart } from "./run/MetricCharts";
 import { artifactUrl, isImage } from "./run/Outputs";
@@ -57,6 +58,7 @@ export function Compare({ runIds }: { runIds: string[] }) {
   const asOf = useAsOf(until);
   const [names, setNames] = useState(new Map<string, MetricNames>());
   const [files, setFiles] = useState(new Map<string, Artifact[]>());
+  const [curve, setCurve] = useState(() => model.settings.value.curve);
   const key = runIds.join(",");
 
   useEffect(() => {
@@ -81,6 +83,11 @@ export function Compare({ runIds }: { runIds: string[] }) {
   const params = keysOf(present, "params");
   const tags = keysOf(present, "tags");
   const arrays = [...new Set([...names.values()].flatMap((n) => n.arrays))].sort();
+  const curveNames = curveMetrics(present.flatMap((r) =>
+    Object.entries(r.metrics).filter(([, v]) => typeof v === "number").map(([k]) => k)));
+  const curveRuns = present.map((r) => ({
+    run_id: r.run_id, number: r.number, status: r.status, started: r.started ?? r.submitted, position: r.position,
+  }));
   const refs = present.map((r) => ({ run_id: r.run_id, label: `#${r.number}` }));
   const imagePaths = [...new Set([...files.values()].flatMap((a) => a.filter(isImage).map((x) => x.path)))].sort();
 
@@ -131,6 +138,8 @@ export function Compare({ runIds }: { runIds: string[] }) {
           {metrics.map((m) => row(m, runs.map((r) => cell(r, (x) => x.metrics[m] ?? null)), m))}
         </tbody>
       </table>
+      <Curves runs={curveRuns} metrics={curveNames} metric={curveNames.includes(curve) ? curve : ""}
+        onMetric={(m) => { setCurve(m); model.settings.update({ curve: m }); }} />
       {arrays.length > 0 && (
         <section>
           <h3>Array metrics</h3>

@@ -12,8 +12,10 @@ import { sampleByBucket } from "../state/sample";
 import { clickSelect, keepVisible, sameSelection, type ClickMods } from "../state/selection";
 import { DEFAULT_CHARTS, chosen } from "../state/settings";
 import { filterRuns, isMlflowFilter, projectsOf, scalarMetricNames, sortRuns, type Filter } from "../state/table";
+import { Curves, curveMetrics, type CurveRunRef } from "./Curves";
 import { RunsTable } from "./RunsTable";
 import { SettingsDialog } from "./SettingsDialog";
+import { FIRST_FILTER, MAX_CURVES, initialCurve } from "./curvesFirst";
 import { markTiming } from "./timing";
 
 const MAX_POINTS = 2_000;
@@ -41,7 +43,7 @@ export function Dashboard() {
   const version = useObservable(model.runs);
   useObservable(model.settings);
   const settings = model.settings.value;
-  const [filter, setFilter] = useState<Filter>({ text: "", status: "", archived: "hide" });
+  const [filter, setFilter] = useState<Filter>(FIRST_FILTER);
   const [selected, setSelected] = useState<string[]>([]);
   const [reveal, setReveal] = useState<string | null>(null);
   const [showSettings, setShowSettings] = useState(false);
@@ -55,8 +57,18 @@ export function Dashboard() {
   const sorted = useMemo(() => sortRuns(visible, settings.sort), [visible, settings.sort]);
   const metrics = useMemo(() => scalarMetricNames(all), [all, version]);
   const projects = useMemo(() => projectsOf(all), [all, version]);
-  const charted = chosen(settings.charts, metrics, DEFAULT_CHARTS);
+  // By default the agent's system metrics (sys/…) are not charted here: they have their
+  // own section in run details (the settings can still choose them).
+  const charted = settings.charts === null
+    ? chosen(null, metrics.filter((m) => !m.startsWith("sys/")), DEFAULT_CHARTS)
+    : chosen(settings.charts, metrics, DEFAULT_CHARTS);
   const columns = chosen(settings.columns, metrics);
+  const curveNames = useMemo(() => curveMetrics(metrics), [metrics]);
+  const [curve, setCurve] = useState(() => initialCurve(settings.curve));
+  const pickCurve = useCallback((m: string) => {
+    setCurve(m);
+    model.settings.update({ curve: m });
+  }, [model]);
   const order = useMemo(() => sorted.map((r) => r.run_id), [sorted]);
   const selectedSet = useMemo(() => new Set(selected), [selected]);
 
@@ -178,6 +190,8 @@ export function Dashboard() {
             onPick={pick} onReady={onReady} />
         ))}
       </div>
+      <Curves runs={curveRuns(selected.length ? selectedRuns : sorted)} metrics={curveNames}
+        metric={curveNames.includes(curve) ? curve : ""} onMetric={pickCurve} highlight={selected} />
       <RunsTable runs={sorted} metrics={columns} selected={selected} sort={settings.sort}
         onSort={(sort) => model.settings.update({ sort })} onSelect={select} reveal={reveal} />
       {showSettings && <SettingsDialog metrics={metrics} onClose={() => setShowSettings(false)} />}
@@ -186,6 +200,13 @@ export function Dashboard() {
 }
 
 const NONE: ReadonlySet<string> = new Set();
+
+/** The runs an overlay draws: the selected ones, else the visible ones (at most MAX_CURVES). */
+function curveRuns(runs: readonly RunView[]): CurveRunRef[] {
+  return runs.slice(0, MAX_CURVES).map((r) => ({
+    run_id: r.run_id, number: r.number, status: r.status, started: r.started ?? r.submitted, position: r.position,
+  }));
+}
 
 /** The ids of the runs the server matches for an MLflow filter (undefined: the text is
  * words; empty while a new filter is asked, or when it is bad — then its error, caret and
@@ -242,8 +263,18 @@ function MetricChart(props: {
     }
     return sampleByBucket(out, (r) => r.value, MAX_POINTS, selectedSet);
   }, [runs, metric, selectedSet]);
+  const [log, setLog] = useState(false);
+  const notPositive = log ? rows.filter((r) => !(r.value > 0)).length : 0;
   return (
-    <VegaChart<ScalarRow> kind="scalar" metric={metric} rows={rows} rowKey={byRun} highlight={selected}
-      onPick={onPick} onReady={() => onReady(metric)} empty={`no run has logged ${metric} yet`} />
+    <div className="scalar-chart" style={{ position: "relative" }} data-metric={metric}>
+      <label className="toggle chart-log" style={{ position: "absolute", right: 4, top: 0, zIndex: 5, fontSize: 12 }}
+        title="draw the values on a log scale (values ≤ 0 are left out)">
+        <input type="checkbox" aria-label={`log scale ${metric}`} checked={log} onChange={(e) => setLog(e.target.checked)} />
+        log
+      </label>
+      <VegaChart<ScalarRow> kind="scalar" metric={metric} rows={rows} rowKey={byRun} highlight={selected}
+        onPick={onPick} onReady={() => onReady(metric)} empty={`no run has logged ${metric} yet`} logY={log} />
+      {notPositive > 0 && <p className="muted">{notPositive} runs with a value ≤ 0 are not drawn on the log scale.</p>}
+    </div>
   );
 }

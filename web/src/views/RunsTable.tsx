@@ -7,6 +7,7 @@ import { useEffect, useMemo, useRef } from "react";
 import type { RunView } from "../api/types";
 import { useModel } from "../app/context";
 import { linkHandler, paths } from "../app/router";
+import { runColor } from "../charts/curves/colors";
 import { StatusBadge } from "../components/StatusBadge";
 import { VirtualList } from "../components/VirtualList";
 import { fmtDuration, fmtTime, fmtValue } from "../lib/format";
@@ -28,7 +29,7 @@ interface Column {
 const BASE_COLUMNS: Column[] = [
   { key: "number", title: "Run", width: "64px", numeric: true, cell: (r) => (
     <a href={paths.run(r.run_id)} onClick={(e) => { e.stopPropagation(); linkHandler(paths.run(r.run_id))(e); }}>
-      #{r.number}
+      <span className="run-color" aria-hidden="true" style={{ color: runColor(r.number) }} title="the run's colour in curves">●</span>#{r.number}
     </a>
   ) },
   { key: "status", title: "Status", width: "104px", cell: (r) => <StatusBadge status={r.status} /> },
