@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from runstream.client import Client
+from runstream.events import SYSTEM_PREFIX
 from tests.conftest import ServerProcess
 from tests.kafka_broker import server_group, wait_consumed
 from tests.server.kafka.test_kafka_server import kafka_server
@@ -56,8 +57,13 @@ def projections(client: Client) -> dict[str, Any]:
         rid = run["run_id"]
         names = client.get_json(f"/api/runs/{rid}/metrics")
         series = {}
+        # The agent's system metrics are there, but they measure the machine, which no
+        # two labs share: compared by name only.
+        system = sorted(n for n in names["scalars"] if n.startswith(SYSTEM_PREFIX))
         for kind, metric_names in names.items():
             for name in metric_names:
+                if name.startswith(SYSTEM_PREFIX):
+                    continue
                 got = client.get_json(f"/api/runs/{rid}/metrics/{Client.quote(name)}")
                 series[name] = (kind, got["steps"], got["values"]) if "steps" in got else \
                     (kind, [(p["step"], p["value"]) for p in got["points"]])
@@ -70,7 +76,8 @@ def projections(client: Client) -> dict[str, Any]:
             "number": run["number"], "status": run["status"], "args": run["args"],
             "project": run["project"], "script": run["script"], "target": run["target"],
             "exit_code": run["exit_code"], "reason": run["reason"],
-            "latest": run["metrics"], "series": series, "artifacts": artifacts,
+            "latest": run["metrics"], "series": series, "system": system,
+            "artifacts": artifacts,
             "lines": lines, "log_lines": run["log_lines"], "archived": run["archived"]}
     return seen
 
@@ -115,6 +122,7 @@ def test_the_lab_through_kafka_on_postgresql_equals_the_embedded_lab(
             "outputs/cm.png", "outputs/model.pkl", "outputs/roc.png"]
         assert set(run["series"]) == {"Regularization Rate", "Accuracy", "Precision", "Recall",
                                       "Thresholds", "Fscore", "MaxFscore", "Predicted class"}
+        assert "sys/cpu_percent" in run["system"] and "sys/memory_rss_bytes" in run["system"]
         assert any(text.startswith("Max F_1 is ") for _fd, text in run["lines"])
         # model.pkl too: pickling the fitted model is deterministic here (same
         # interpreter and libraries), so its hash is part of the comparison.
