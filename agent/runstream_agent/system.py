@@ -126,6 +126,9 @@ class ProcessTree:
 
         try:
             counters = proc.io_counters()
+        # AccessDenied: another user's process; AttributeError: psutil has no per-process
+        # I/O on this OS (macOS); NotImplementedError: the kernel keeps none. Counted as
+        # 0 (said once at debug), the run's other figures go on.
         except (psutil.AccessDenied, AttributeError, NotImplementedError) as exc:
             _once(self.problems, f"disk counters: {exc.__class__.__name__}")
             return 0, 0

@@ -69,7 +69,6 @@ __all__ = [
     "mlflow_runs",
     "mlflow_runs_of",
     "mlflow_search_keys",
-    "mlflow_search_runs",
     "nearest_runs",
     "renumbered_runs",
     "run_state",
@@ -479,18 +478,6 @@ def mlflow_run(conn: Connection, run_id: str) -> MlflowRun | None:
     return None if view is None else mlflow_runs(conn, [view])[0]
 
 
-def mlflow_search_runs(
-    conn: Connection, experiment_ids: Sequence[str], filter: str, order_by: Sequence[str],
-    archived: Archived, max_results: int, page_token: str | None,
-) -> tuple[list[MlflowRun], str | None]:
-    """MLflow's ``runs/search``: a page of the runs of ``experiment_ids`` (a run of a
-    deleted experiment counts as deleted), and the next page's token."""
-    views, token = search_runs(conn, filter, order_by, max_results, page_token,
-                               archived=archived, experiment_ids=experiment_ids,
-                               lifecycle=True)
-    return mlflow_runs(conn, views), token
-
-
 class MlflowPage(msgspec.Struct):
     """A page of MLflow's ``runs/search`` as keys: each run's id, position (its view
     changes only with a new position) and experiment, the deleted experiments, the next
@@ -505,8 +492,9 @@ def mlflow_search_keys(
     conn: Connection, experiment_ids: Sequence[str], filter: str, order_by: Sequence[str],
     archived: Archived, max_results: int, page_token: str | None,
 ) -> MlflowPage:
-    """``mlflow_search_runs`` without building the runs: what an answer cache needs to
-    tell which of the page's runs it already holds (``mlflow_runs_of`` reads the rest)."""
+    """A page of MLflow's ``runs/search`` as keys, without building the runs: what an
+    answer cache needs to tell which runs it already holds (``mlflow_runs_of`` reads
+    the rest)."""
     keys, token = search_runs(conn, filter, order_by, max_results, page_token,
                               archived=archived, experiment_ids=experiment_ids,
                               lifecycle=True, keys_only=True)

@@ -101,15 +101,13 @@ Split = tuple[dict[str, tuple[list[int], list[float], list[float]]],
               list[tuple[str, int, float, MetricValue]]]
 
 
-def split_points(payload: MetricsLogged, item: Applied | None = None) -> Split:
-    """Numeric points grouped per metric (steps, times, values), and the rest; computed
-    once per event when its ``item`` is given (the chunks, values and latest projections
-    each split the same event in turn). Read-only."""
-    if item is None:
-        return _split_points(payload)
+def split_points(item: Applied) -> Split:
+    """An event's numeric points grouped per metric (steps, times, values), and the
+    rest; computed once per event (the chunks, values and latest projections each split
+    the same event in turn). Read-only."""
     split: Split | None = item.memo.get("split_points")
     if split is None:
-        split = item.memo["split_points"] = _split_points(payload)
+        split = item.memo["split_points"] = _split_points(cast(MetricsLogged, item.payload))
     return split
 
 
@@ -153,7 +151,7 @@ class MetricChunksProjection(AppendProjection):
         run_id = run_id_of(item.event.stream)
         if not isinstance(payload, MetricsLogged) or run_id is None:
             return []
-        numeric, _ = split_points(payload, item)
+        numeric, _ = split_points(item)
         return [_chunk(run_id, name, s, t, v, item.event.position)
                 for name, (s, t, v) in numeric.items() if s]
 
@@ -181,7 +179,7 @@ class MetricValuesProjection(AppendProjection):
         run_id = run_id_of(item.event.stream)
         if not isinstance(payload, MetricsLogged) or run_id is None:
             return []
-        _, other = split_points(payload, item)
+        _, other = split_points(item)
         return [
             {"run_id": run_id, "name": name, "step": step, "time": t,
              "kind": "array" if isinstance(v, list) else "string",
@@ -204,7 +202,7 @@ class MetricLatestProjection:
             run_id = run_id_of(item.event.stream)
             if not isinstance(payload, MetricsLogged) or run_id is None:
                 continue
-            numeric, _ = split_points(payload, item)
+            numeric, _ = split_points(item)
             for name, (steps, times, values) in numeric.items():
                 if not steps:
                     continue
